@@ -1,0 +1,87 @@
+"""Command-line interface: ``train``, ``test``, ``predict`` and ``list``.
+
+Only argparse is imported up front; torch, Lightning and Hydra load inside the commands so
+``--help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+_RUN_COMMANDS = {
+    "train": "fit the model (then test it if model.test_ds is set)",
+    "test": "evaluate a model from model.restore_path (.atommic) or a checkpoint",
+    "predict": "write model outputs for model.predict_ds (or test_ds) to an output folder",
+}
+_LIST_WHATS = ("plugins", "models", "optimizers", "schedulers", "configs", "pretrained")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``python -m atommic_core``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m atommic_core",
+        description="Train, test and ship deep-learning models for MR imaging.",
+    )
+    parser.add_argument("--version", action="store_true", help="print versions and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in _RUN_COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config-path", "-cp", default=None,
+                       help="folder of the YAML config (default: search installed collections)")
+        p.add_argument("--config-name", "-cn", required=True,
+                       help="config file name, with or without .yaml")
+        p.add_argument("--verbose", "-v", action="store_true",
+                       help="show full tracebacks on errors")
+        p.add_argument("--cfg", action="store_true",
+                       help="print the composed config and exit without running")
+        p.add_argument("overrides", nargs="*",
+                       help="Hydra overrides: key=value, +new.key=value, ~removed.key")
+    p = sub.add_parser("list", help="list plugins, models, optimizers, schedulers, configs")
+    p.add_argument("what", nargs="?", default="all", choices=("all", *_LIST_WHATS))
+    p.add_argument("--all", action="store_true", dest="show_all",
+                   help="also show hooks and modules of each plugin")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verbose", "-v", action="store_true")
+    return parser
+
+
+def _verbose(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "verbose", False)) or os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from atommic_core.cli.listing import print_versions
+
+        print_versions()
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from atommic_core.errors import AtommicError
+
+    try:
+        if args.command == "list":
+            from atommic_core.cli.listing import run_list
+
+            return run_list(args.what, show_all=args.show_all, as_json=args.json)
+        from atommic_core.cli.commands import run_command
+
+        return run_command(args.command, args.config_path, args.config_name, args.overrides,
+                           print_only=args.cfg)
+    except (AtommicError, FileNotFoundError) as exc:
+        if _verbose(args):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,114 @@
+"""The plugin API: hook specifications every atommic plugin may implement.
+
+This module is the only contract between the core and its plugins. It imports nothing but
+pluggy at run time, so a plugin's ``plugin.py`` can import :data:`hookimpl` cheaply.
+
+A plugin is an installed distribution with an entry point in the group ``atommic``::
+
+    [project.entry-points.atommic]
+    myplugin = "my_package.plugin"
+
+whose target module holds functions decorated with ``@atommic_core.hookimpl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from atommic_core.pretrained import PretrainedModelInfo
+
+__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+
+PROJECT_NAME = "atommic"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# --------------------------------------------------------------------------------------------
+# Registration hooks: called lazily, the first time a registry is read.
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def atommic_register_models(register: Callable[[str, type], None]) -> None:
+    """Register model classes under names that configs can use as ``model.model_name``.
+
+    Args:
+        register: Call ``register(name, model_cls)`` once per model; ``model_cls`` must be a
+            subclass of :class:`atommic_core.ModelPT`. The host checks the name and rejects
+            duplicates with a :class:`~atommic_core.errors.PluginError`.
+
+    Called:
+        Once per process, the first time the model registry is read, for every plugin in
+        registration order (the core first, then entry points sorted by name).
+    """
+
+
+@hookspec
+def atommic_register_optimizers(register: Callable[[str, type, type], None]) -> None:
+    """Register optimizers under names usable as ``model.optim.name``.
+
+    Args:
+        register: Call ``register(name, optimizer_cls, params_dataclass)``; the dataclass lists
+            the optimizer's keyword arguments with their defaults (``lr`` required).
+
+    Called:
+        Once per process, the first time the optimizer registry is read, in plugin order.
+    """
+
+
+@hookspec
+def atommic_register_schedulers(register: Callable[[str, type, type], None]) -> None:
+    """Register learning-rate schedulers under names usable as ``model.optim.sched.name``.
+
+    Args:
+        register: Call ``register(name, scheduler_cls, params_dataclass)``; the dataclass lists
+            the scheduler's keyword arguments with their defaults.
+
+    Called:
+        Once per process, the first time the scheduler registry is read, in plugin order.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Discovery hooks: return values the host merges.
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def atommic_pretrained_models() -> list[PretrainedModelInfo]:
+    """Offer pretrained models that ``ModelPT.from_pretrained(name)`` can fetch.
+
+    Returns:
+        A list of :class:`atommic_core.PretrainedModelInfo` entries (name, description,
+        location as a local path, ``file://`` or ``https://`` URL, and the model class).
+
+    Called:
+        Each time ``list_available_models`` or ``from_pretrained`` runs; results of all
+        plugins are concatenated.
+    """
+
+
+@hookspec
+def atommic_config_dirs() -> list[str]:
+    """Name folders of example YAML configs that the CLI can find by ``--config-name``.
+
+    Returns:
+        A list of absolute folder paths.
+
+    Called:
+        When the CLI resolves a ``--config-name`` given without ``--config-path``, and by
+        ``python -m atommic_core list configs``.
+    """
+
+
+def _spec_names() -> list[str]:
+    """Names of every hook this module specifies (used by docs and meta-tests)."""
+    return [name for name in globals() if name.startswith("atommic_")]
+
+

@@ -1,0 +1,1 @@
+"""Model base class and its life cycle (archive, artifacts, nesting, freezing)."""

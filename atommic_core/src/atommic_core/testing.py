@@ -1,0 +1,78 @@
+"""Small models and data for tests of the core and of plugins (no MRI needed)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from atommic_core.model.modelpt import ModelPT
+
+__all__ = ["BoringModel", "random_regression_dataset"]
+
+
+def random_regression_dataset(num_samples: int, in_features: int, seed: int = 0) -> Dataset:
+    """A seeded linear-regression dataset ``y = x @ w + noise`` (global RNG untouched)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(num_samples, in_features, generator=gen)
+    w = torch.randn(in_features, 1, generator=gen)
+    y = x @ w + 0.01 * torch.randn(num_samples, 1, generator=gen)
+    return TensorDataset(x, y)
+
+
+class BoringModel(ModelPT):
+    """A two-layer regressor: the smallest complete ``ModelPT``.
+
+    Config keys: ``in_features`` (4), ``hidden`` (8); data sections take ``num_samples``,
+    ``batch_size`` and ``seed``.
+    """
+
+    def __init__(self, cfg: DictConfig | dict, trainer: Any = None) -> None:
+        super().__init__(cfg, trainer)
+        in_features = int(self.cfg.get("in_features", 4))
+        hidden = int(self.cfg.get("hidden", 8))
+        self.encoder = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predict ``y`` from ``x`` of shape [batch, in_features]."""
+        return self.head(self.encoder(x))
+
+    def build_dataset(self, cfg: DictConfig, split: str) -> Dataset:
+        """Seeded random regression data; ``num_samples`` items."""
+        seed = {"train": 0, "validation": 1, "test": 2, "predict": 3}[split]
+        return random_regression_dataset(int(cfg.get("num_samples", 64)),
+                                         int(self.cfg.get("in_features", 4)),
+                                         seed=int(cfg.get("data_seed", seed)))
+
+    def _loss(self, batch: Any) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.mse_loss(self(x), y)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """MSE loss, logged as ``train_loss``."""
+        loss = self._loss(batch)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """Logs ``val_loss``."""
+        self.log("val_loss", self._loss(batch), sync_dist=True)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        """Logs ``test_loss``."""
+        self.log("test_loss", self._loss(batch), sync_dist=True)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """The predictions for a batch."""
+        return self(batch[0])
+
+    def write_predictions(self, outputs: list[Any], output_dir: str) -> list[str]:
+        """Save all predictions as one ``predictions.pt`` tensor file."""
+        path = os.path.join(output_dir, "predictions.pt")
+        torch.save(torch.cat([o.detach().cpu() for o in outputs]), path)
+        return [path]

@@ -1,0 +1,19 @@
+"""Entry point of atommic-rec: registers its models and config folder with the core."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from atommic_core import hookimpl
+
+
+@hookimpl
+def atommic_register_models(register: Callable) -> None:
+    """Register the collection's models (none yet)."""
+
+
+@hookimpl
+def atommic_config_dirs() -> list[str]:
+    """The folder of example configs shipped with the collection."""
+    return [str(Path(__file__).parent / "configs")]

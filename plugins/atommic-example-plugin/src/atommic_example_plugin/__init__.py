@@ -1,0 +1,1 @@
+"""Example atommic plugin (filled in by the optimizers issue)."""

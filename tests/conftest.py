@@ -1,0 +1,19 @@
+"""Shared fixtures: a fresh plugin manager per test that changes plugins."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture
+def fresh_plugins():
+    """Reset the plugin manager and registries before and after the test."""
+    from atommic_core import plugins
+
+    plugins.reset_plugin_manager()
+    yield plugins
+    plugins.reset_plugin_manager()
