@@ -1,0 +1,23 @@
+"""Networks of the reconstruction models: plain ``nn.Module`` s, no Lightning.
+
+Shared blocks are written once: :class:`Unet`/:class:`NormUnet`, data consistency,
+:class:`SensitivityNet`, recurrent cells and :class:`RIMBlock`.
+"""
+
+from atommic_rec.nets.cirim import CIRIMNet
+from atommic_rec.nets.consistency import (
+    as_complex64,
+    log_likelihood_gradient,
+    soft_data_consistency,
+)
+from atommic_rec.nets.recurrent import ConvGRUCell, ConvNonlinear, IndRNNCell, build_recurrent_cell
+from atommic_rec.nets.rim import RIMBlock
+from atommic_rec.nets.sensitivity import SensitivityNet, center_mask
+from atommic_rec.nets.unet import ConvBlock, NormUnet, Unet
+from atommic_rec.nets.varnet import VarNetBlock, VarNetNet
+
+__all__ = [
+    "CIRIMNet", "ConvBlock", "ConvGRUCell", "ConvNonlinear", "IndRNNCell", "NormUnet", "RIMBlock",
+    "SensitivityNet", "Unet", "VarNetBlock", "VarNetNet", "as_complex64", "build_recurrent_cell",
+    "center_mask", "log_likelihood_gradient", "soft_data_consistency",
+]

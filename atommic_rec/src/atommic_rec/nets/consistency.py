@@ -1,0 +1,67 @@
+"""Data-consistency terms shared by the unrolled models (always computed in complex64).
+
+Under mixed precision the networks may return bfloat16/float16 channels; these helpers cast
+their inputs back to ``complex64`` before any FFT, because CPU FFTs reject half precision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from atommic_rec.physics import adjoint_operator, forward_operator
+
+__all__ = ["as_complex64", "log_likelihood_gradient", "soft_data_consistency"]
+
+
+def as_complex64(x: torch.Tensor) -> torch.Tensor:
+    """Return ``x`` as ``complex64`` (a no-op when it already is).
+
+    Args:
+        x: A complex tensor of any complex dtype.
+
+    Returns:
+        The same values as ``complex64``.
+    """
+    if not x.is_complex():
+        raise ValueError(f"expected a complex tensor, found {x.dtype}; hint: use "
+                         "atommic_rec.physics.channels_to_complex on [..., 2, H, W] channels")
+    return x if x.dtype == torch.complex64 else x.to(torch.complex64)
+
+
+def soft_data_consistency(kspace: torch.Tensor, masked_kspace: torch.Tensor, mask: torch.Tensor,
+                          weight: torch.Tensor) -> torch.Tensor:
+    """The soft data-consistency term ``weight * mask * (kspace - masked_kspace)`` (E2E VarNet).
+
+    Args:
+        kspace: Current k-space estimate, complex64 [B, C, H, W].
+        masked_kspace: Measured k-space, complex64 [B, C, H, W].
+        mask: Sampling mask (0/1), float, broadcastable to [B, C, H, W].
+        weight: Learned scalar weight, float [1].
+
+    Returns:
+        The term to subtract from ``kspace``, complex64 [B, C, H, W].
+    """
+    return (kspace - masked_kspace) * (mask * weight)
+
+
+def log_likelihood_gradient(image: torch.Tensor, masked_kspace: torch.Tensor,
+                            sensitivity_maps: torch.Tensor, mask: torch.Tensor,
+                            sigma: float = 1.0, **fft_kw: Any) -> torch.Tensor:
+    """Gradient of the Gaussian log-likelihood ``A^H (A x - y) / sigma`` (RIM input).
+
+    Args:
+        image: Current estimate ``x``, complex64 [B, H, W].
+        masked_kspace: Measured ``y``, complex64 [B, C, H, W].
+        sensitivity_maps: Coil maps ``S``, complex64 [B, C, H, W].
+        mask: Sampling mask, float, broadcastable to [B, C, H, W].
+        sigma: Noise level (values below 1 are clamped to 1, as in ATOMMIC).
+        **fft_kw: ``centered``, ``normalization``, ``spatial_dims`` of the FFT.
+
+    Returns:
+        The gradient, complex64 [B, H, W].
+    """
+    residual = forward_operator(as_complex64(image), sensitivity_maps, mask, **fft_kw)
+    grad = adjoint_operator(residual - masked_kspace, sensitivity_maps, mask, **fft_kw)
+    return grad / max(float(sigma), 1.0)

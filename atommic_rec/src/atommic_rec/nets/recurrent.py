@@ -1,0 +1,120 @@
+"""Convolutional recurrent cells (ConvGRU, IndRNN) and the conv + nonlinearity layer of RIMs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ConvGRUCell", "ConvNonlinear", "IndRNNCell", "build_recurrent_cell"]
+
+
+class ConvNonlinear(nn.Module):
+    """A 2D convolution with replication padding ("same" size) and an optional ReLU.
+
+    Args:
+        in_chans: Input channels.
+        out_chans: Output channels.
+        kernel_size: Square kernel size (odd).
+        dilation: Dilation.
+        bias: Use a bias.
+        relu: Apply a ReLU after the convolution.
+    """
+
+    def __init__(self, in_chans: int, out_chans: int, kernel_size: int, dilation: int = 1,
+                 bias: bool = True, relu: bool = True) -> None:
+        super().__init__()
+        self.pad = dilation * (kernel_size - 1) // 2
+        self.conv = nn.Conv2d(in_chans, out_chans, kernel_size, dilation=dilation, bias=bias)
+        self.relu = relu
+        nn.init.kaiming_normal_(self.conv.weight, nonlinearity="relu")
+        if bias:
+            nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, in_chans, H, W] -> [N, out_chans, H, W]."""
+        if self.pad:
+            x = F.pad(x, [self.pad] * 4, mode="replicate")
+        x = self.conv(x)
+        return F.relu(x) if self.relu else x
+
+
+class IndRNNCell(nn.Module):
+    """Convolutional independently recurrent cell ``h' = relu(W * x + u . h)`` (Li et al., 2018).
+
+    Args:
+        in_chans: Input channels.
+        hidden_chans: Hidden-state channels.
+        kernel_size: Kernel of the input convolution.
+        dilation: Dilation of the input convolution.
+        bias: Use a bias in the input convolution.
+    """
+
+    def __init__(self, in_chans: int, hidden_chans: int, kernel_size: int = 1, dilation: int = 1,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.ih = nn.Conv2d(in_chans, hidden_chans, kernel_size,
+                            padding=dilation * (kernel_size - 1) // 2, dilation=dilation, bias=bias)
+        std = 1.0 / (hidden_chans * (1 + kernel_size**2))
+        self.hh = nn.Parameter(torch.randn(1, hidden_chans, 1, 1) * std)
+        nn.init.normal_(self.ih.weight, std=std)
+        if bias:
+            nn.init.zeros_(self.ih.bias)
+
+    def forward(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """Input [N, in_chans, H, W] and state [N, hidden_chans, H, W] -> new state."""
+        return F.relu(self.ih(x) + self.hh * hidden)
+
+
+class ConvGRUCell(nn.Module):
+    """Convolutional gated recurrent unit (Ballas et al., 2016).
+
+    Args:
+        in_chans: Input channels.
+        hidden_chans: Hidden-state channels.
+        kernel_size: Kernel of both convolutions.
+        dilation: Dilation of both convolutions.
+        bias: Use biases.
+    """
+
+    def __init__(self, in_chans: int, hidden_chans: int, kernel_size: int = 1, dilation: int = 1,
+                 bias: bool = True) -> None:
+        super().__init__()
+        pad = dilation * (kernel_size - 1) // 2
+        self.ih = nn.Conv2d(in_chans, 3 * hidden_chans, kernel_size, padding=pad,
+                            dilation=dilation, bias=bias)
+        self.hh = nn.Conv2d(hidden_chans, 3 * hidden_chans, kernel_size, padding=pad,
+                            dilation=dilation, bias=False)
+
+    def forward(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """Input [N, in_chans, H, W] and state [N, hidden_chans, H, W] -> new state."""
+        xr, xz, xn = self.ih(x).chunk(3, dim=1)
+        hr, hz, hn = self.hh(hidden).chunk(3, dim=1)
+        reset = torch.sigmoid(xr + hr)
+        update = torch.sigmoid(xz + hz)
+        candidate = torch.tanh(xn + reset * hn)
+        return (1 - update) * candidate + update * hidden
+
+
+_CELLS = {"indrnn": IndRNNCell, "gru": ConvGRUCell}
+
+
+def build_recurrent_cell(name: str, in_chans: int, hidden_chans: int, kernel_size: int = 1,
+                         dilation: int = 1, bias: bool = True) -> nn.Module:
+    """Build a recurrent cell by name (``IndRNN`` or ``GRU``, case-insensitive).
+
+    Args:
+        name: Cell type.
+        in_chans: Input channels.
+        hidden_chans: Hidden-state channels.
+        kernel_size: Kernel size.
+        dilation: Dilation.
+        bias: Use biases.
+
+    Returns:
+        The cell module.
+    """
+    cls = _CELLS.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown recurrent_layer {name!r}; expected one of: IndRNN, GRU")
+    return cls(in_chans, hidden_chans, kernel_size, dilation, bias)

@@ -1,0 +1,161 @@
+"""U-Net and normalised U-Net (complex images as two real channels), written once for all models.
+
+The architecture follows the fastMRI U-Net (Ronneberger et al., 2015; Zbontar et al., 2018):
+two 3x3 convolutions per level with instance norm and LeakyReLU(0.2), average-pool down,
+transpose-convolution up, a final 1x1 convolution.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from atommic_rec.physics import channels_to_complex, complex_to_channels
+
+__all__ = ["ConvBlock", "NormUnet", "Unet"]
+
+
+class ConvBlock(nn.Module):
+    """Two 3x3 convolutions, each followed by instance norm, LeakyReLU(0.2) and dropout.
+
+    Args:
+        in_chans: Input channels.
+        out_chans: Output channels.
+        drop_prob: Dropout2d probability.
+    """
+
+    def __init__(self, in_chans: int, out_chans: int, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c_in in (in_chans, out_chans):
+            layers += [nn.Conv2d(c_in, out_chans, 3, padding=1, bias=False),
+                       nn.InstanceNorm2d(out_chans),
+                       nn.LeakyReLU(0.2, inplace=True)]
+            if drop_prob > 0:
+                layers.append(nn.Dropout2d(drop_prob))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, in_chans, H, W] float -> [N, out_chans, H, W]."""
+        return self.layers(x)
+
+
+class _UpBlock(nn.Module):
+    """Transpose convolution (x2), instance norm, LeakyReLU(0.2)."""
+
+    def __init__(self, in_chans: int, out_chans: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.ConvTranspose2d(in_chans, out_chans, 2, stride=2, bias=False),
+            nn.InstanceNorm2d(out_chans),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class Unet(nn.Module):
+    """The fastMRI U-Net on real channel stacks.
+
+    Args:
+        in_chans: Input channels.
+        out_chans: Output channels.
+        chans: Channels of the first level (doubled at each pooling).
+        num_pools: Number of down/up-sampling levels.
+        drop_prob: Dropout probability.
+
+    Example:
+        >>> net = Unet(2, 2, chans=4, num_pools=2)
+        >>> net(torch.zeros(1, 2, 16, 16)).shape
+        torch.Size([1, 2, 16, 16])
+    """
+
+    def __init__(self, in_chans: int, out_chans: int, chans: int = 32, num_pools: int = 4,
+                 drop_prob: float = 0.0) -> None:
+        super().__init__()
+        if num_pools < 1 or chans < 1:
+            raise ValueError(f"Unet: expected chans >= 1 and num_pools >= 1, found chans={chans}, "
+                             f"num_pools={num_pools}")
+        self.num_pools = num_pools
+        self.down = nn.ModuleList([ConvBlock(in_chans, chans, drop_prob)])
+        ch = chans
+        for _ in range(num_pools - 1):
+            self.down.append(ConvBlock(ch, ch * 2, drop_prob))
+            ch *= 2
+        self.bottleneck = ConvBlock(ch, ch * 2, drop_prob)
+        self.up_transpose = nn.ModuleList()
+        self.up_conv = nn.ModuleList()
+        for _ in range(num_pools - 1):
+            self.up_transpose.append(_UpBlock(ch * 2, ch))
+            self.up_conv.append(ConvBlock(ch * 2, ch, drop_prob))
+            ch //= 2
+        self.up_transpose.append(_UpBlock(ch * 2, ch))
+        self.up_conv.append(nn.Sequential(ConvBlock(ch * 2, ch, drop_prob),
+                                          nn.Conv2d(ch, out_chans, 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, in_chans, H, W] float -> [N, out_chans, H, W] (any H, W; odd sizes are padded)."""
+        skips = []
+        out = x
+        for block in self.down:
+            out = block(out)
+            skips.append(out)
+            out = F.avg_pool2d(out, 2)
+        out = self.bottleneck(out)
+        for up, conv in zip(self.up_transpose, self.up_conv, strict=True):
+            skip = skips.pop()
+            out = up(out)
+            pad_w, pad_h = skip.shape[-1] - out.shape[-1], skip.shape[-2] - out.shape[-2]
+            if pad_w or pad_h:
+                out = F.pad(out, [0, pad_w, 0, pad_h], mode="reflect")
+            out = conv(torch.cat([out, skip], dim=1))
+        return out
+
+
+class NormUnet(nn.Module):
+    """A U-Net on complex images: split into real/imag channels, normalise, pad, run, undo.
+
+    The real and imaginary parts are normalised separately (mean/std per sample), the image is
+    padded to a multiple of ``2**num_pools`` and the result is un-normalised, as in fastMRI's
+    ``NormUnet``.
+
+    Args:
+        chans: Channels of the first U-Net level.
+        num_pools: Number of pooling levels.
+        drop_prob: Dropout probability.
+        normalize: Normalise the input (and un-normalise the output).
+
+    Example:
+        >>> net = NormUnet(chans=4, num_pools=2)
+        >>> net(torch.zeros(3, 10, 12, dtype=torch.complex64)).shape
+        torch.Size([3, 10, 12])
+    """
+
+    def __init__(self, chans: int = 18, num_pools: int = 4, drop_prob: float = 0.0,
+                 normalize: bool = True) -> None:
+        super().__init__()
+        self.unet = Unet(2, 2, chans=chans, num_pools=num_pools, drop_prob=drop_prob)
+        self.normalize = normalize
+        self.multiple = 2**num_pools
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Complex image [N, H, W] complex64 -> complex image [N, H, W] complex64."""
+        if not image.is_complex():
+            raise ValueError(f"NormUnet: expected a complex image [N, H, W], found {image.dtype}")
+        x = complex_to_channels(image)  # [N, 2, H, W] float
+        if self.normalize:
+            mean = x.mean(dim=(-2, -1), keepdim=True)
+            std = x.std(dim=(-2, -1), keepdim=True) + 1e-6
+            x = (x - mean) / std
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        x = self.unet(x)
+        if ph or pw:
+            x = x[..., ph // 2: ph // 2 + h, pw // 2: pw // 2 + w]
+        if self.normalize:
+            x = x * std + mean
+        return channels_to_complex(x.float().contiguous())
