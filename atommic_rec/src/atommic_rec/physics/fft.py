@@ -1,0 +1,91 @@
+"""Centered and non-centered 2D FFTs over arbitrary spatial dims, always in complex64+.
+
+Conventions follow ATOMMIC's config keys: ``fft_centered`` (k-space centre in the middle of
+the array, as in fastMRI), ``fft_normalization`` and ``spatial_dims``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from atommic_rec.physics._checks import as_complex
+
+__all__ = ["NORMALIZATIONS", "fft2", "ifft2"]
+
+NORMALIZATIONS = ("ortho", "backward", "forward", "none")
+
+
+def _norm(normalization: str) -> str:
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"fft normalization: expected one of {', '.join(NORMALIZATIONS)}; "
+            f"found {normalization!r}"
+        )
+    # "none" is ATOMMIC's spelling of torch's default: no scaling forward, 1/N inverse.
+    return "backward" if normalization == "none" else normalization
+
+
+def _dims(data: torch.Tensor, spatial_dims: Sequence[int]) -> tuple[int, ...]:
+    dims = tuple(int(d) for d in spatial_dims)
+    if not all(-data.ndim <= d < data.ndim for d in dims):
+        raise ValueError(
+            f"fft spatial_dims: expected dims within a {data.ndim}-d tensor of shape "
+            f"{tuple(data.shape)}; found {dims}"
+        )
+    return dims
+
+
+def fft2(
+    data: torch.Tensor,
+    *,
+    centered: bool = True,
+    normalization: str = "ortho",
+    spatial_dims: Sequence[int] = (-2, -1),
+) -> torch.Tensor:
+    """2D forward FFT (image -> k-space).
+
+    Args:
+        data: Complex tensor ``[..., H, W]`` (complex64; complex128 stays double). A
+            real-stacked float tensor ``[..., H, W, 2]`` of any precision (bf16/fp16 included)
+            is converted to complex64 first.
+        centered: If True, k-space centre (DC) is in the middle of the array (fastMRI).
+        normalization: ``"ortho"``, ``"backward"``, ``"forward"`` or ``"none"`` (= backward).
+        spatial_dims: The two dims to transform.
+
+    Returns:
+        Complex64 (or complex128) tensor of the same shape as the complex input.
+    """
+    data = as_complex(data)
+    dims = _dims(data, spatial_dims)
+    if centered:
+        data = torch.fft.ifftshift(data, dim=dims)
+    data = torch.fft.fftn(data, dim=dims, norm=_norm(normalization))
+    return torch.fft.fftshift(data, dim=dims) if centered else data
+
+
+def ifft2(
+    data: torch.Tensor,
+    *,
+    centered: bool = True,
+    normalization: str = "ortho",
+    spatial_dims: Sequence[int] = (-2, -1),
+) -> torch.Tensor:
+    """2D inverse FFT (k-space -> image); the inverse of :func:`fft2` with the same options.
+
+    Args:
+        data: Complex k-space ``[..., H, W]`` (or real-stacked ``[..., H, W, 2]``).
+        centered: If True, the input has DC in the middle of the array.
+        normalization: ``"ortho"``, ``"backward"``, ``"forward"`` or ``"none"`` (= backward).
+        spatial_dims: The two dims to transform.
+
+    Returns:
+        Complex64 (or complex128) image tensor of the same shape as the complex input.
+    """
+    data = as_complex(data)
+    dims = _dims(data, spatial_dims)
+    if centered:
+        data = torch.fft.ifftshift(data, dim=dims)
+    data = torch.fft.ifftn(data, dim=dims, norm=_norm(normalization))
+    return torch.fft.fftshift(data, dim=dims) if centered else data
