@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +20,20 @@ from atommic_core.errors import PluginError, UnknownNameError
 __all__ = ["Entry", "Registry", "models", "optimizers", "reset_all", "schedulers"]
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
-_ALL: list[Registry] = []
+_ALL: list[weakref.ref[Registry]] = []  # weak: registries made in tests may go away
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered object and where it came from."""
+    """One registered object and where it came from.
+
+    Attributes:
+        name: The name configs use (``model.model_name``, ``model.optim.name``, ...).
+        obj: The registered class.
+        params: The params dataclass of an optimizer or scheduler; None for models.
+        plugin: Name of the plugin that registered it (``"core"``, ``"rec"``, ``"runtime"``).
+        distribution: Its distribution (``"atommic-rec"``), None for in-process plugins.
+    """
 
     name: str
     obj: Any
@@ -41,6 +50,16 @@ class Registry(Mapping[str, Any]):
         hook: Name of the registration hook to call, e.g. ``"atommic_register_models"``.
         check: Optional ``check(name, obj, params)`` raising ``PluginError`` for a bad entry.
         case_sensitive: If False, lookups ignore case (optimizer names are lowercase).
+
+    A collection that adds a hook of its own (say ``atommic_register_masks``) creates its
+    registry the same way: ``masks = Registry("mask", "atommic_register_masks")``.
+
+    Example:
+        >>> from atommic_core.registry import optimizers
+        >>> optimizers["adam"]  # doctest: +SKIP
+        <class 'torch.optim.adam.Adam'>
+        >>> optimizers.entry("adam").plugin  # doctest: +SKIP
+        'core'
     """
 
     def __init__(
@@ -57,7 +76,7 @@ class Registry(Mapping[str, Any]):
         self._entries: dict[str, Entry] | None = None
         self._runtime: dict[str, Entry] = {}
         self._lock = threading.RLock()
-        _ALL.append(self)
+        _ALL.append(weakref.ref(self))
 
     # -- loading -------------------------------------------------------------------------
     def _load(self) -> dict[str, Entry]:
@@ -68,31 +87,36 @@ class Registry(Mapping[str, Any]):
 
             pm = plugins.get_plugin_manager()
             entries: dict[str, Entry] = {}
-            caller = getattr(pm.hook, self.hook)
-            # pluggy calls the most recently registered impl first; we want core first.
-            for impl in reversed(caller.get_hookimpls()):
+            # registration order: the core first, then entry points sorted by name
+            for impl in getattr(pm.hook, self.hook).get_hookimpls():
+                if impl.hookwrapper or impl.wrapper:
+                    continue
                 record = plugins.record_for(impl.plugin_name)
-                dist = record.distribution if record else None
-
-                def register(name: str, obj: Any, params: Any = None, _p=impl.plugin_name,
-                             _d=dist) -> None:
-                    self._add(entries, Entry(name, obj, params, _p, _d))
-
+                staged: dict[str, Entry] = {}
+                register = self._registrar(staged, impl.plugin_name, record)
                 try:
-                    impl.function(register=register)
-                except PluginError:
-                    raise
-                except Exception as exc:
-                    label = record.label if record else repr(impl.plugin_name)
-                    raise PluginError(
-                        f"plugin {label} failed in {self.hook}: {exc!r}"
-                    ) from exc
+                    impl.function(**{a: register for a in impl.argnames})
+                except Exception as exc:  # noqa: BLE001 - isolate the plugin, like an import error
+                    plugins.mark_failed(impl.plugin_name, exc, during=self.hook)
+                    continue
+                for entry in staged.values():  # a clash between two plugins stays loud
+                    self._put(entries, entry)
             for entry in self._runtime.values():
-                self._add(entries, entry)
+                self._put(entries, entry)
             self._entries = entries
             return entries
 
-    def _add(self, entries: dict[str, Entry], entry: Entry) -> None:
+    def _registrar(self, staged: dict[str, Entry], plugin: str, record: Any) -> Callable:
+        dist = record.distribution if record is not None else None
+
+        def register(name: str, obj: Any, params: Any = None) -> None:
+            entry = Entry(name, obj, params, plugin, dist)
+            self._validate(entry)
+            self._put(staged, entry)
+
+        return register
+
+    def _validate(self, entry: Entry) -> None:
         if not isinstance(entry.name, str) or not _NAME_RE.match(entry.name):
             raise PluginError(
                 f"plugin {entry.plugin!r} registered the {self.kind} name {entry.name!r}; names "
@@ -100,6 +124,8 @@ class Registry(Mapping[str, Any]):
             )
         if self._check is not None:
             self._check(entry.name, entry.obj, entry.params)
+
+    def _put(self, entries: dict[str, Entry], entry: Entry) -> None:
         key = self._key(entry.name)
         if key in entries:
             old = entries[key]
@@ -123,7 +149,8 @@ class Registry(Mapping[str, Any]):
         """Add an entry at run time (e.g. from a notebook); duplicates raise ``PluginError``."""
         with self._lock:
             entry = Entry(name, obj, params, plugin, None)
-            self._add(self._load(), entry)
+            self._validate(entry)
+            self._put(self._load(), entry)
             self._runtime[self._key(name)] = entry
 
     def entry(self, name: str) -> Entry:
@@ -142,7 +169,7 @@ class Registry(Mapping[str, Any]):
         from atommic_core import plugins
 
         close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
-        if not close:
+        if not close:  # "varnet" vs "VarNet": compare case-insensitively too
             lowered = {n.lower(): n for n in names}
             close = [lowered[m] for m in difflib.get_close_matches(str(name).lower(), lowered, n=3)]
         msg = f"Unknown {self.kind} {name!r}."
@@ -150,11 +177,11 @@ class Registry(Mapping[str, Any]):
             msg += f" Did you mean {' or '.join(repr(c) for c in close)}?"
         msg += f" Available: {', '.join(sorted(names)) or '(none)'}."
         failed = plugins.load_errors()
-        if failed:
-            msg += " Plugins that failed to load: " + "; ".join(
-                f"{r.label}: {r.error!r}" for r in failed
-            )
-        err = UnknownNameError(msg)
+        if failed:  # the name may belong to a plugin that did not load
+            msg += " " + " ".join(f"{r.load_error()}." for r in failed)
+        elif self.kind in ("model", "optimizer", "scheduler"):
+            msg += f" Hint: python -m atommic_core list {self.kind}s."
+        err = UnknownNameError(msg, name=name, available=sorted(names), suggestions=close)
         if failed:
             err.__cause__ = failed[0].error
         return err
@@ -206,5 +233,8 @@ schedulers = Registry("scheduler", "atommic_register_schedulers", _check_with_pa
 
 def reset_all() -> None:
     """Reset every registry (used when plugins change, e.g. in tests)."""
-    for reg in _ALL:
-        reg.reset()
+    _ALL[:] = [ref for ref in _ALL if ref() is not None]
+    for ref in _ALL:
+        reg = ref()
+        if reg is not None:
+            reg.reset()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
@@ -22,7 +23,11 @@ _LIST_WHATS = ("plugins", "models", "optimizers", "schedulers", "configs", "pret
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of ``python -m atommic_core``."""
+    """The argparse parser of ``python -m atommic_core`` (imports nothing heavy).
+
+    Returns:
+        The parser; subcommands ``train``, ``test``, ``predict`` and ``list``.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m atommic_core",
         description="Train, test and ship deep-learning models for MR imaging.",
@@ -54,8 +59,42 @@ def _verbose(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "verbose", False)) or os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
+def _short_warnings() -> None:
+    """Show plugin-load warnings as one ``warning: ...`` line instead of file:line + source."""
+    from atommic_core.errors import PluginLoadWarning
+
+    default = warnings.formatwarning
+    if getattr(default, "_atommic_short", False):
+        return
+
+    def formatwarning(message, category, filename, lineno, line=None):  # type: ignore[no-untyped-def]
+        if issubclass(category, PluginLoadWarning):
+            return f"warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    formatwarning._atommic_short = True  # type: ignore[attr-defined]
+    warnings.formatwarning = formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return the process exit code."""
+    """Run the CLI and return the process exit code.
+
+    Args:
+        argv: Arguments without the program name; None reads ``sys.argv[1:]``.
+
+    Returns:
+        0 on success, 2 for a usage, config or plugin error (one ``error:`` line on stderr;
+        ``--verbose`` or ``HYDRA_FULL_ERROR=1`` shows the traceback), 130 when interrupted.
+    """
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # e.g. `list | head`: the reader went away, nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -68,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from atommic_core.errors import AtommicError
 
+    _short_warnings()
     try:
         if args.command == "list":
             from atommic_core.cli.listing import run_list
