@@ -1,0 +1,148 @@
+"""Reconstruction losses: L1, MSE, SSIM, weighted sums, and weighting of intermediate outputs.
+
+A loss config is a dict of weights, e.g. ``{l1: 0.1, ssim: 0.9}``; every loss takes magnitude
+images ``prediction``/``target`` float [B, H, W] and an optional per-slice ``data_range`` [B]
+(default: each target slice's maximum), used by SSIM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from atommic_rec.metrics import ssim
+
+__all__ = ["LOSSES", "L1Loss", "MSELoss", "SSIMLoss", "WeightedLoss", "build_loss",
+           "intermediate_weights", "iterative_loss"]
+
+
+class L1Loss(nn.Module):
+    """Mean absolute error."""
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor,
+                data_range: torch.Tensor | None = None) -> torch.Tensor:
+        """Float [B, H, W] pair -> scalar."""
+        return F.l1_loss(prediction, target)
+
+
+class MSELoss(nn.Module):
+    """Mean squared error."""
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor,
+                data_range: torch.Tensor | None = None) -> torch.Tensor:
+        """Float [B, H, W] pair -> scalar."""
+        return F.mse_loss(prediction, target)
+
+
+class SSIMLoss(nn.Module):
+    """``1 - SSIM`` averaged over slices (7x7 uniform window, as the SSIM metric).
+
+    Args:
+        win_size: Window side.
+    """
+
+    def __init__(self, win_size: int = 7) -> None:
+        super().__init__()
+        self.win_size = win_size
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor,
+                data_range: torch.Tensor | None = None) -> torch.Tensor:
+        """Float [B, H, W] pair (and data range [B]) -> scalar."""
+        return 1 - ssim(target, prediction, data_range, win_size=self.win_size).mean()
+
+
+LOSSES: dict[str, type[nn.Module]] = {"l1": L1Loss, "mse": MSELoss, "ssim": SSIMLoss}
+
+
+class WeightedLoss(nn.Module):
+    """A weighted sum of named losses.
+
+    Args:
+        weights: ``{name: weight}`` with names from :data:`LOSSES`.
+
+    Example:
+        >>> loss = WeightedLoss({"l1": 0.1, "ssim": 0.9})
+        >>> float(loss(torch.ones(1, 8, 8), torch.ones(1, 8, 8)))
+        0.0
+    """
+
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        super().__init__()
+        if not weights:
+            raise ValueError("loss: expected at least one entry like {l1: 1.0}; found none")
+        unknown = [k for k in weights if str(k).lower() not in LOSSES]
+        if unknown:
+            raise ValueError(f"loss: unknown loss {unknown[0]!r}; expected one of "
+                             f"{', '.join(LOSSES)}")
+        self.weights = {str(k).lower(): float(v) for k, v in weights.items()}
+        self.losses = nn.ModuleDict({k: LOSSES[k]() for k in self.weights})
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor,
+                data_range: torch.Tensor | None = None) -> torch.Tensor:
+        """Float [B, H, W] pair (and data range [B]) -> scalar weighted sum."""
+        prediction, target = prediction.float(), target.float()
+        return sum(w * self.losses[k](prediction, target, data_range)
+                   for k, w in self.weights.items())
+
+
+def build_loss(cfg: Mapping[str, float] | str | None) -> WeightedLoss:
+    """Build a :class:`WeightedLoss` from ``{l1: 0.1, ssim: 0.9}``, a name, or None (= L1).
+
+    Args:
+        cfg: Weights by loss name, a single name, or None.
+
+    Returns:
+        The loss module.
+    """
+    if cfg is None:
+        cfg = {"l1": 1.0}
+    elif isinstance(cfg, str):
+        cfg = {cfg: 1.0}
+    return WeightedLoss(dict(cfg))
+
+
+def intermediate_weights(n: int, weighting: str = "logspace") -> torch.Tensor:
+    """Weights of ``n`` intermediate outputs, summing to 1.
+
+    Args:
+        n: Number of outputs (the last is the final reconstruction).
+        weighting: ``last`` (final output only), ``uniform``, or ``logspace`` (ATOMMIC's
+            ``logspace(-1, 0, n)``: later outputs weigh more).
+
+    Returns:
+        Float32 weights [n].
+    """
+    if weighting == "last":
+        w = torch.zeros(n)
+        w[-1] = 1.0
+    elif weighting == "uniform":
+        w = torch.ones(n)
+    elif weighting == "logspace":
+        w = torch.logspace(-1, 0, steps=n)
+    else:
+        raise ValueError(f"intermediate loss weighting: expected last, uniform or logspace; "
+                         f"found {weighting!r}")
+    return w / w.sum()
+
+
+def iterative_loss(loss: nn.Module, predictions: Sequence[torch.Tensor], target: torch.Tensor,
+                   data_range: torch.Tensor | None = None,
+                   weighting: str = "logspace") -> torch.Tensor:
+    """Weighted loss over intermediate outputs (e.g. every time step of every cascade).
+
+    Args:
+        loss: A loss taking ``(prediction, target, data_range)``.
+        predictions: Magnitude estimates in order, each float [B, H, W].
+        target: Float [B, H, W].
+        data_range: Optional per-slice data range [B].
+        weighting: See :func:`intermediate_weights`.
+
+    Returns:
+        The scalar loss.
+    """
+    weights = intermediate_weights(len(predictions), weighting).tolist()
+    return sum(w * loss(p, target, data_range)
+               for w, p in zip(weights, predictions, strict=True) if w > 0)
