@@ -15,6 +15,7 @@ the ``train_ds``/``validation_ds``/``test_ds``/``predict_ds`` and ``optim`` conf
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytorch_lightning as pl
@@ -23,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from atommic_core.errors import ConfigError
+from atommic_core.model import artifacts as _artifacts
 
 __all__ = ["ModelPT"]
 
@@ -37,6 +39,11 @@ def _to_dictconfig(cfg: Any) -> DictConfig:
     if isinstance(cfg, dict):
         return OmegaConf.create(cfg)
     raise ConfigError(f"model config must be a dict or DictConfig, got {type(cfg).__name__}")
+
+
+def _plain(cfg: DictConfig) -> dict:
+    """A plain, resolved copy of a config (what checkpoints and archives store)."""
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
 class ModelPT(pl.LightningModule):
@@ -60,6 +67,11 @@ class ModelPT(pl.LightningModule):
         self._optim_config: DictConfig | None = None
         self._external_trainer = trainer
         self.output_dir: str | None = None  # set by the CLI for test metrics / predictions
+        self._artifacts: dict[str, str] = {}  # config path -> local file
+        self._atommic_submodules: dict[str, str] = {}  # attribute name -> config field
+        # Lets Lightning's load_from_checkpoint rebuild the model as cls(cfg=...);
+        # on_save_checkpoint refreshes it, so later config changes are kept too.
+        self.save_hyperparameters({"cfg": _plain(self._cfg)})
 
     # -- config --------------------------------------------------------------------------
     @property
@@ -185,3 +197,216 @@ class ModelPT(pl.LightningModule):
             The paths written.
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement write_predictions()")
+
+    # -- checkpoints and callbacks -------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the current config as the ``cfg`` hyperparameter (for ``load_from_checkpoint``).
+
+        Args:
+            checkpoint: The checkpoint dict Lightning is about to write.
+        """
+        checkpoint.setdefault("hyper_parameters", {})["cfg"] = _plain(self.archive_config(
+            with_artifact_references=False))
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Callbacks the config asks for: :class:`FreezeUpdates` when ``freeze_updates.enabled``.
+
+        Returns:
+            A list of callbacks Lightning adds to any ``Trainer.fit``.
+        """
+        freeze_cfg = self.cfg.get("freeze_updates")
+        if freeze_cfg is None or not freeze_cfg.get("enabled", False):
+            return []
+        from atommic_core.model.freezing import FreezeUpdates
+
+        return [FreezeUpdates(freeze_cfg.get("modules") or {})]
+
+    # -- artifacts -----------------------------------------------------------------------
+    def register_artifact(
+        self, config_path: str, src: str | os.PathLike | None, verify_src_exists: bool = True
+    ) -> str | None:
+        """Declare a file the model needs; it is packed into the ``.atommic`` archive.
+
+        Args:
+            config_path: Dotted key of the model config that holds the path, e.g.
+                ``"tokenizer.model_path"``.
+            src: The file. Inside ``restore_from`` this is the ``atommic:<hash>_<name>``
+                reference the archive stored.
+            verify_src_exists: If False, a missing file is allowed and gives ``None``.
+
+        Returns:
+            The path to use: ``src`` outside a restore, the extracted file after a restore,
+            ``None`` for a missing optional artifact. The config value at ``config_path`` is
+            set to it; the archived config points into the archive instead.
+
+        Example:
+            >>> path = self.register_artifact("lut.path", cfg.lut.path)  # doctest: +SKIP
+            >>> table = numpy.load(path)  # doctest: +SKIP
+        """
+        path = _artifacts.resolve_artifact(config_path, src, verify_src_exists)
+        if path is None:
+            return None
+        self._artifacts[config_path] = path
+        OmegaConf.update(self._cfg, config_path, path, force_add=True)
+        return path
+
+    # -- nested models -------------------------------------------------------------------
+    def register_atommic_submodule(self, name: str, config_field: str, model: ModelPT) -> None:
+        """Add a child model as attribute ``name`` and keep its config at ``config_field``.
+
+        The parent's archived config holds the child's full config (with its ``target``)
+        under ``config_field``, so after ``restore_from`` the parent builds the child from
+        that subconfig, however it was built first (subconfig, ``.atommic`` path or
+        pretrained name); weights and artifacts come back from the parent's archive.
+
+        Args:
+            name: Attribute name of the child, e.g. ``"reconstructor"``.
+            config_field: Dotted key of the parent config for the child's config.
+            model: The child ``ModelPT``.
+
+        Example:
+            >>> if cfg.get("rec_model") is not None:  # doctest: +SKIP
+            ...     child = RecModel(cfg.rec_model)
+            ... else:
+            ...     child = RecModel.restore_from(cfg.rec_model_path)
+            >>> self.register_atommic_submodule("rec", "rec_model", child)  # doctest: +SKIP
+        """
+        if not isinstance(model, ModelPT):
+            raise ConfigError(
+                f"register_atommic_submodule({name!r}): expected a ModelPT, found "
+                f"{type(model).__name__}; register plain nn.Modules as attributes instead"
+            )
+        setattr(self, name, model)
+        OmegaConf.update(self._cfg, config_field, _plain(model.archive_config(
+            with_artifact_references=False)), force_add=True)
+        self._atommic_submodules[name] = config_field
+
+    def archive_config(self, with_artifact_references: bool = True) -> DictConfig:
+        """The config as ``save_to`` stores it: resolved, with ``target`` and child configs.
+
+        Args:
+            with_artifact_references: Replace artifact paths by ``atommic:<member>``
+                references (as in the archive); False keeps local paths.
+
+        Returns:
+            A fresh ``DictConfig``.
+        """
+        from atommic_core.model._manifest import class_target
+
+        cfg = OmegaConf.create(_plain(self._cfg))
+        if with_artifact_references:
+            for config_path, path in self._artifacts.items():
+                OmegaConf.update(cfg, config_path, _artifacts.archive_reference(path),
+                                 force_add=True)
+        for name, field in self._atommic_submodules.items():
+            child = getattr(self, name)
+            OmegaConf.update(cfg, field, _plain(child.archive_config(with_artifact_references)),
+                             force_add=True)
+        cfg.target = class_target(type(self))
+        return cfg
+
+    # -- save and restore ----------------------------------------------------------------
+    def save_to(self, save_path: str | os.PathLike) -> str:
+        """Write config, weights, artifacts and manifest to one ``.atommic`` file.
+
+        The archive is written to a temporary file next to ``save_path`` and renamed, so
+        a crash never leaves a half-written archive.
+
+        Args:
+            save_path: Destination, e.g. ``"varnet.atommic"``; its folder must exist.
+
+        Returns:
+            The absolute path written.
+
+        Example:
+            >>> model.save_to("varnet.atommic")  # doctest: +SKIP
+        """
+        from atommic_core.model._save_restore import save_model
+
+        return save_model(self, save_path)
+
+    @classmethod
+    def restore_from(
+        cls,
+        restore_path: str | os.PathLike,
+        override_config_path: str | os.PathLike | DictConfig | None = None,
+        map_location: str | torch.device | None = None,
+        strict: bool = True,
+        return_config: bool = False,
+        trainer: pl.Trainer | None = None,
+    ) -> Any:
+        """Build a model from a ``.atommic`` file (the recommended way to load a model).
+
+        Called on ``ModelPT`` it builds the class named by the config's ``target``; called on
+        a subclass it refuses archives of unrelated classes. Weights load with
+        ``weights_only=True``; no code from the archive runs; no data loader is built.
+
+        Args:
+            restore_path: The ``.atommic`` file.
+            override_config_path: YAML path or ``DictConfig`` used instead of the stored
+                config (get it with ``return_config=True``, edit, pass it back).
+            map_location: Device for the restored model (default: CPU).
+            strict: If False, weights missing from the archive, unexpected or of another
+                shape are skipped with a warning instead of raising.
+            return_config: Return the config (``DictConfig``) without building the model
+                or reading the weights.
+            trainer: Optional trainer passed to the model's constructor.
+
+        Returns:
+            The model (or its config when ``return_config`` is True).
+
+        Example:
+            >>> cfg = ModelPT.restore_from("varnet.atommic", return_config=True)  # doctest: +SKIP
+            >>> cfg.num_cascades = 4  # doctest: +SKIP
+            >>> model = ModelPT.restore_from("varnet.atommic", cfg, strict=False)  # doctest: +SKIP
+        """
+        from atommic_core.model._save_restore import restore_model
+
+        return restore_model(cls, restore_path, override_config_path, map_location, strict,
+                             return_config, trainer)
+
+    # -- pretrained models ---------------------------------------------------------------
+    @classmethod
+    def list_available_models(cls) -> list[Any]:
+        """Pretrained models plugins offer for this class (all of them on ``ModelPT``).
+
+        Returns:
+            A list of :class:`atommic_core.PretrainedModelInfo`.
+        """
+        from atommic_core.model.pretrained import list_pretrained
+
+        return list_pretrained(cls)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_name: str,
+        refresh_cache: bool = False,
+        override_config_path: str | os.PathLike | DictConfig | None = None,
+        map_location: str | torch.device | None = None,
+        strict: bool = True,
+        return_config: bool = False,
+    ) -> Any:
+        """Fetch a pretrained model into the cache, verify it and restore it.
+
+        Args:
+            model_name: ``pretrained_model_name`` of an entry of :meth:`list_available_models`.
+            refresh_cache: Fetch again even when the cache has the file.
+            override_config_path: As in :meth:`restore_from`.
+            map_location: As in :meth:`restore_from`.
+            strict: As in :meth:`restore_from`.
+            return_config: As in :meth:`restore_from`.
+
+        Returns:
+            The model (or its config).
+
+        Example:
+            >>> model = ModelPT.from_pretrained("varnet_knee_4x")  # doctest: +SKIP
+        """
+        from atommic_core.model.pretrained import fetch, find_pretrained
+
+        info = find_pretrained(cls, model_name)
+        path = fetch(info, refresh_cache=refresh_cache)
+        return cls.restore_from(path, override_config_path=override_config_path,
+                                map_location=map_location, strict=strict,
+                                return_config=return_config)

@@ -1,0 +1,323 @@
+"""The ``.atommic`` file: a plain, flat tar written atomically and read defensively.
+
+Layout (every member is a regular file at the top level)::
+
+    manifest.json        format version, versions, sha256 of every other member
+    model_config.yaml    the resolved model config, including ``target``
+    model_weights.ckpt   ``torch.save`` of a ``{name: Tensor}`` state dict
+    <hash>_<basename>    one file per registered artifact
+
+Writing goes to a temporary file in the destination folder that is renamed at the end, so
+a crash never leaves a half-written archive. Reading validates the whole member list
+(types, names, sizes, checksums) before anything is extracted, and extracts only into a
+temporary folder, never with ``tarfile.extractall``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
+
+from atommic_core.errors import AtommicError
+
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "WEIGHTS_NAME",
+    "ArchiveError",
+    "ArchiveReader",
+    "sha256_of_file",
+    "write_archive",
+]
+
+FORMAT_NAME = "atommic"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+CONFIG_NAME = "model_config.yaml"
+WEIGHTS_NAME = "model_weights.ckpt"
+_CHUNK = 1 << 20
+
+
+class ArchiveError(AtommicError, ValueError):
+    """A ``.atommic`` file is unreadable, unsafe or inconsistent; nothing was restored."""
+
+
+def sha256_of_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's content, read in 1 MiB chunks.
+
+    Args:
+        path: The file to hash.
+
+    Returns:
+        64 lowercase hex digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    # Fixed metadata so saving the same model twice gives byte-identical archives.
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def write_archive(
+    path: str | os.PathLike,
+    config_yaml: str,
+    weights_file: str,
+    artifacts: Mapping[str, str],
+    manifest: dict[str, Any],
+) -> str:
+    """Write a ``.atommic`` archive atomically.
+
+    Args:
+        path: Destination file; its folder must exist.
+        config_yaml: The model config as YAML text.
+        weights_file: A file written by ``torch.save`` holding the state dict.
+        artifacts: ``{member name: source file}`` for every artifact.
+        manifest: Manifest fields; ``files`` (sha256 per member) is filled in here.
+
+    Returns:
+        The absolute path written.
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise ArchiveError(
+            f"cannot save to {path}: folder {folder} does not exist; create it first"
+        )
+    config_bytes = config_yaml.encode("utf-8")
+    files = {CONFIG_NAME: hashlib.sha256(config_bytes).hexdigest(),
+             WEIGHTS_NAME: sha256_of_file(weights_file)}
+    for name, src in sorted(artifacts.items()):
+        files[name] = sha256_of_file(src)
+    manifest = {**manifest, "files": files}
+    manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w",
+                                                       format=tarfile.PAX_FORMAT) as tar:
+            tar.addfile(_tarinfo(MANIFEST_NAME, len(manifest_bytes)), io.BytesIO(manifest_bytes))
+            tar.addfile(_tarinfo(CONFIG_NAME, len(config_bytes)), io.BytesIO(config_bytes))
+            for name, src in [(WEIGHTS_NAME, weights_file), *sorted(artifacts.items())]:
+                with open(src, "rb") as f:
+                    tar.addfile(_tarinfo(name, os.fstat(f.fileno()).st_size), f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _check_member(member: tarfile.TarInfo, file_size: int, path: str) -> None:
+    name = member.name
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise ArchiveError(f"refusing {path}: member {name!r} has an absolute path")
+    if ".." in name.replace("\\", "/").split("/"):
+        raise ArchiveError(f"refusing {path}: member {name!r} points outside the archive ('..')")
+    if member.issym() or member.islnk():
+        raise ArchiveError(
+            f"refusing {path}: member {name!r} is a {'symlink' if member.issym() else 'hardlink'}"
+            "; .atommic archives hold regular files only"
+        )
+    if not member.isfile():
+        raise ArchiveError(
+            f"refusing {path}: member {name!r} is not a regular file; .atommic archives hold "
+            "regular files only"
+        )
+    if "/" in name or "\\" in name:
+        raise ArchiveError(
+            f"refusing {path}: member {name!r} is in a subfolder; .atommic archives are flat"
+        )
+    if member.offset_data + member.size > file_size:
+        raise ArchiveError(
+            f"refusing {path}: the file is truncated (member {name!r} needs "
+            f"{member.offset_data + member.size} bytes, file has {file_size}); download it again"
+        )
+
+
+class ArchiveReader:
+    """Validated, read-only view of a ``.atommic`` file.
+
+    Opening reads only the tar headers and ``manifest.json`` and checks every member (regular
+    file, flat safe name, inside the file, listed in the manifest). Members are read on
+    demand and verified against the manifest's sha256.
+
+    Args:
+        path: The ``.atommic`` file.
+
+    Example:
+        >>> with ArchiveReader("model.atommic") as archive:  # doctest: +SKIP
+        ...     cfg_text = archive.read_text("model_config.yaml")
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise ArchiveError(f"no .atommic file at {self.path}: check the path")
+        size = os.path.getsize(self.path)
+        try:
+            self._tar = tarfile.open(self.path, mode="r:")
+        except tarfile.TarError as exc:
+            raise ArchiveError(
+                f"{self.path} is not a .atommic archive (not a readable tar file: {exc}); "
+                "was it truncated or saved with torch.save instead of model.save_to?"
+            ) from None
+        try:
+            members = self._tar.getmembers()
+            self.members: dict[str, tarfile.TarInfo] = {}
+            for member in members:
+                _check_member(member, size, self.path)
+                if member.name in self.members:
+                    raise ArchiveError(f"refusing {self.path}: member {member.name!r} repeats")
+                self.members[member.name] = member
+            self.manifest = self._read_manifest()
+        except tarfile.TarError as exc:
+            self.close()
+            raise ArchiveError(f"refusing {self.path}: damaged or truncated tar ({exc})") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_manifest(self) -> dict[str, Any]:
+        if MANIFEST_NAME not in self.members:
+            raise ArchiveError(
+                f"{self.path} has no {MANIFEST_NAME}: not a .atommic archive written by save_to"
+            )
+        try:
+            manifest = json.loads(self._read_bytes(MANIFEST_NAME))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ArchiveError(f"{self.path}: {MANIFEST_NAME} is not valid JSON ({exc})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise ArchiveError(f"{self.path}: {MANIFEST_NAME} does not describe a .atommic file")
+        version = manifest.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ArchiveError(
+                f"{self.path} uses archive format {version!r}; this atommic-core reads up to "
+                f"{FORMAT_VERSION}; upgrade with: pip install -U atommic-core"
+            )
+        files = manifest.get("files")
+        if not isinstance(files, dict):
+            raise ArchiveError(f"{self.path}: {MANIFEST_NAME} has no 'files' checksums")
+        extra = sorted(set(self.members) - set(files) - {MANIFEST_NAME})
+        if extra:
+            raise ArchiveError(f"refusing {self.path}: members {extra} are not in the manifest")
+        for required in (CONFIG_NAME, WEIGHTS_NAME):
+            if required not in self.members:
+                raise ArchiveError(
+                    f"refusing {self.path}: {required} is missing from the archive"
+                )
+        missing = sorted(set(files) - set(self.members))
+        if missing:
+            raise ArchiveError(f"refusing {self.path}: manifest lists missing members {missing}")
+        return manifest
+
+    # -- reading -------------------------------------------------------------------------
+    def _open(self, name: str) -> IO[bytes]:
+        f = self._tar.extractfile(self.members[name])
+        if f is None:  # pragma: no cover - _check_member allows regular files only
+            raise ArchiveError(f"{self.path}: cannot read member {name!r}")
+        return f
+
+    def _read_bytes(self, name: str) -> bytes:
+        try:
+            return self._open(name).read()
+        except tarfile.TarError as exc:
+            raise ArchiveError(f"refusing {self.path}: cannot read {name!r} ({exc})") from None
+
+    def _verify(self, name: str, digest: str) -> None:
+        expected = self.manifest["files"].get(name)
+        if digest != expected:
+            raise ArchiveError(
+                f"refusing {self.path}: checksum mismatch for {name!r} (manifest {expected}, "
+                f"content {digest}); the file is corrupted or was edited"
+            )
+
+    def read_text(self, name: str) -> str:
+        """Read and verify a (small) text member.
+
+        Args:
+            name: Member name, e.g. ``"model_config.yaml"``.
+
+        Returns:
+            The member's content decoded as UTF-8.
+        """
+        data = self._read_bytes(name)
+        self._verify(name, hashlib.sha256(data).hexdigest())
+        return data.decode("utf-8")
+
+    def extract(self, name: str, folder: str) -> str:
+        """Copy one member into ``folder`` while hashing it, then verify its checksum.
+
+        Args:
+            name: Member name.
+            folder: Existing folder (a temporary one) to write into.
+
+        Returns:
+            The path of the extracted file. A file failing its checksum is deleted.
+        """
+        dest = os.path.join(folder, name)
+        digest = hashlib.sha256()
+        try:
+            with self._open(name) as src, open(dest, "wb") as out:
+                for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+            self._verify(name, digest.hexdigest())
+        except tarfile.TarError as exc:
+            os.unlink(dest)
+            raise ArchiveError(f"refusing {self.path}: cannot read {name!r} ({exc})") from None
+        except BaseException:
+            if os.path.exists(dest):
+                os.unlink(dest)
+            raise
+        return dest
+
+    def artifact_names(self) -> list[str]:
+        """Names of the artifact members (everything but manifest, config and weights)."""
+        fixed = {MANIFEST_NAME, CONFIG_NAME, WEIGHTS_NAME}
+        return sorted(n for n in self.members if n not in fixed)
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._tar.close()
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def temporary_folder(prefix: str = "atommic_") -> str:
+    """Create a private temporary folder (caller removes it with :func:`remove_folder`)."""
+    return tempfile.mkdtemp(prefix=prefix)
+
+
+def remove_folder(folder: str) -> None:
+    """Remove a folder made by :func:`temporary_folder`; missing folders are fine."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def iter_chunks(f: IO[bytes]) -> Iterator[bytes]:
+    """Yield 1 MiB chunks of a binary file object."""
+    yield from iter(lambda: f.read(_CHUNK), b"")

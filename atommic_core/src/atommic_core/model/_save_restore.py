@@ -1,0 +1,197 @@
+"""``save_to`` and ``restore_from``: a model to a ``.atommic`` file and back.
+
+Restoring reads the config, checks the manifest's distributions, resolves the class from
+the config's ``target`` (installed code only), extracts artifacts and weights into a
+temporary folder, builds the model inside :func:`~atommic_core.model.artifacts.restoring`
+(so ``register_artifact`` finds the extracted files) and loads the weights with
+``torch.load(..., weights_only=True)``. Nothing is built from data paths: data loaders stay
+lazy until Lightning asks for them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+import weakref
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from atommic_core.model import artifacts as _artifacts
+from atommic_core.model._archive import (
+    CONFIG_NAME,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    WEIGHTS_NAME,
+    ArchiveError,
+    ArchiveReader,
+    remove_folder,
+    temporary_folder,
+    write_archive,
+)
+from atommic_core.model._manifest import (
+    build_manifest,
+    check_distributions,
+    class_target,
+    resolve_target,
+)
+
+if TYPE_CHECKING:
+    from atommic_core.model.modelpt import ModelPT
+
+__all__ = ["load_config", "restore_model", "save_model"]
+
+
+def save_model(model: ModelPT, path: str | os.PathLike) -> str:
+    """Write ``model`` to ``path`` as a ``.atommic`` archive (see ``ModelPT.save_to``)."""
+    cfg = model.archive_config()
+    files: dict[str, str] = {}
+    for module in model.modules():
+        for _config_path, src in getattr(module, "_artifacts", {}).items():
+            files[_artifacts.member_name(src)] = src
+    manifest = build_manifest(model, FORMAT_NAME, FORMAT_VERSION)
+    folder = temporary_folder("atommic_save_")
+    try:
+        weights = os.path.join(folder, WEIGHTS_NAME)
+        torch.save(dict(model.state_dict()), weights)
+        return write_archive(path, OmegaConf.to_yaml(cfg), weights, files, manifest)
+    finally:
+        remove_folder(folder)
+
+
+def load_config(source: str | os.PathLike | DictConfig | Mapping) -> DictConfig:
+    """A config from a YAML file path, a ``DictConfig`` or a plain mapping.
+
+    Args:
+        source: ``override_config_path`` as users pass it.
+
+    Returns:
+        A fresh ``DictConfig``.
+    """
+    if isinstance(source, DictConfig):
+        return OmegaConf.create(OmegaConf.to_container(source, resolve=True))
+    if isinstance(source, Mapping):
+        return OmegaConf.create(dict(source))
+    path = os.fspath(source)
+    if not os.path.isfile(path):
+        raise ArchiveError(f"override config {path} does not exist; pass a YAML path or a "
+                           "DictConfig")
+    cfg = OmegaConf.load(path)
+    if not isinstance(cfg, DictConfig):
+        raise ArchiveError(f"override config {path}: expected a mapping, found a list")
+    return cfg
+
+
+def _pick_class(cls: type[ModelPT], target: Any, path: str) -> type[ModelPT]:
+    from atommic_core.model.modelpt import ModelPT
+
+    if cls is not ModelPT and target == class_target(cls):
+        return cls
+    found = resolve_target(target, path)
+    if not (isinstance(found, type) and issubclass(found, ModelPT)):
+        raise ArchiveError(f"{path}: target {target!r} is not a ModelPT subclass")
+    if issubclass(found, cls):
+        return found
+    if issubclass(cls, found):
+        return cls  # a user's subclass of the saved class
+    raise ArchiveError(
+        f"{path} holds a {found.__name__} ({target}), which is not a {cls.__name__}; restore "
+        f"it with {found.__name__}.restore_from or ModelPT.restore_from"
+    )
+
+
+def _load_weights(path: str, archive: str, map_location: Any) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location=map_location or "cpu", weights_only=True,
+                           mmap=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise ArchiveError(
+            f"refusing {archive}: {WEIGHTS_NAME} holds pickled objects other than tensors "
+            f"({first}); only tensor state dicts are loaded"
+        ) from None
+    except RuntimeError as exc:
+        raise ArchiveError(f"refusing {archive}: {WEIGHTS_NAME} is not a torch file ({exc})"
+                           ) from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ArchiveError(
+            f"refusing {archive}: {WEIGHTS_NAME} must hold a {{name: Tensor}} state dict, "
+            f"found {type(state).__name__}"
+        )
+    return dict(state)
+
+
+def _load_state(model: ModelPT, state: dict[str, torch.Tensor], strict: bool, path: str) -> None:
+    own = model.state_dict()
+    mismatched = sorted(k for k, v in state.items() if k in own and own[k].shape != v.shape)
+    if strict and mismatched:
+        k = mismatched[0]
+        raise ArchiveError(
+            f"{path}: weights do not fit the model: {k} is {list(state[k].shape)} in the "
+            f"archive and {list(own[k].shape)} in the model (and {len(mismatched) - 1} more); "
+            "pass strict=False to load only the matching weights"
+        )
+    state = {k: v for k, v in state.items() if k not in mismatched}
+    try:
+        result = model.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise ArchiveError(
+            f"{path}: weights do not fit the model ({exc}); pass strict=False to load only "
+            "the matching weights"
+        ) from None
+    skipped = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys),
+               "shape mismatch": mismatched}
+    if any(skipped.values()):
+        detail = "; ".join(f"{k}: {v}" for k, v in skipped.items() if v)
+        warnings.warn(f"restore_from({path}, strict=False) skipped weights: {detail}",
+                      UserWarning, stacklevel=4)
+
+
+def restore_model(
+    cls: type[ModelPT],
+    restore_path: str | os.PathLike,
+    override_config_path: Any = None,
+    map_location: Any = None,
+    strict: bool = True,
+    return_config: bool = False,
+    trainer: Any = None,
+) -> ModelPT | DictConfig:
+    """Implementation of ``ModelPT.restore_from`` (see there for the arguments)."""
+    path = os.fspath(restore_path)
+    folder: str | None = None
+    with ArchiveReader(path) as archive:
+        if override_config_path is not None:
+            cfg = load_config(override_config_path)
+        else:
+            cfg = OmegaConf.create(archive.read_text(CONFIG_NAME))
+        if return_config:
+            return cfg
+        check_distributions(archive.manifest, path)
+        target = cfg.get("target") or archive.manifest.get("target")
+        model_cls = _pick_class(cls, target, path)
+        folder = temporary_folder("atommic_restore_")
+        try:
+            files = {name: archive.extract(name, folder) for name in archive.artifact_names()}
+            weights_file = archive.extract(WEIGHTS_NAME, folder)
+            state = _load_weights(weights_file, path, map_location)
+            os.unlink(weights_file)  # the mmap stays valid; the folder keeps artifacts only
+            with _artifacts.restoring(files):
+                model = model_cls(cfg=cfg, trainer=trainer)
+            _load_state(model, state, strict, path)
+            del state
+        except BaseException:
+            remove_folder(folder)
+            raise
+    if map_location is not None:
+        model.to(map_location)
+    if files:
+        # extracted artifacts live as long as the model that points at them
+        weakref.finalize(model, remove_folder, folder)
+    else:
+        remove_folder(folder)
+    return model
