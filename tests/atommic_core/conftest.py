@@ -1,0 +1,43 @@
+"""Fixtures for plugin tests: throwaway distributions found through real entry points."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins) -> Callable:
+    """Build installed-looking plugin distributions in a temp dir on ``sys.path``.
+
+    ``make_dist(dist, source, ep_name=..., version=...)`` writes ``<dist>-<version>.dist-info``
+    (METADATA + ``entry_points.txt`` in group ``atommic``) and a module holding ``source``;
+    ``importlib.metadata`` then finds it like any installed plugin. Returns the module name.
+    The plugin manager is reset before and after the test (``fresh_plugins``).
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    made: list[str] = []
+
+    def make(dist: str, source: str, ep_name: str | None = None, version: str = "1.0") -> str:
+        module = f"_atommic_test_plugin_{next(_counter)}"
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[atommic]\n{ep_name or dist} = {module}\n")
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        made.append(module)
+        fresh_plugins.reset_plugin_manager()
+        return module
+
+    yield make
+    for module in made:
+        sys.modules.pop(module, None)
