@@ -6,7 +6,7 @@ Shared blocks are written once: :class:`Unet`/:class:`NormUnet`, data consistenc
 
 from atommic_rec.nets.cirim import CIRIMNet
 from atommic_rec.nets.consistency import (
-    as_complex64,
+    at_least_complex64,
     log_likelihood_gradient,
     soft_data_consistency,
 )
@@ -18,6 +18,6 @@ from atommic_rec.nets.varnet import VarNetBlock, VarNetNet
 
 __all__ = [
     "CIRIMNet", "ConvBlock", "ConvGRUCell", "ConvNonlinear", "IndRNNCell", "NormUnet", "RIMBlock",
-    "SensitivityNet", "Unet", "VarNetBlock", "VarNetNet", "as_complex64", "build_recurrent_cell",
-    "center_mask", "log_likelihood_gradient", "soft_data_consistency",
+    "SensitivityNet", "Unet", "VarNetBlock", "VarNetNet", "at_least_complex64",
+    "build_recurrent_cell", "center_mask", "log_likelihood_gradient", "soft_data_consistency",
 ]

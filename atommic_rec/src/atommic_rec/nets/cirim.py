@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from atommic_rec.nets.consistency import as_complex64
+from atommic_rec.nets.consistency import at_least_complex64
 from atommic_rec.nets.rim import RIMBlock
 
 __all__ = ["CIRIMNet"]
@@ -59,8 +59,8 @@ class CIRIMNet(nn.Module):
             ``estimates[cascade][time_step]``, each complex64 [B, H, W]; the final
             reconstruction is ``estimates[-1][-1]``.
         """
-        image = as_complex64(initial_image)
-        masked_kspace = as_complex64(masked_kspace)
+        image = at_least_complex64(initial_image)
+        masked_kspace = at_least_complex64(masked_kspace)
         hidden = None
         estimates: list[list[torch.Tensor]] = []
         for cascade in self.cascades:

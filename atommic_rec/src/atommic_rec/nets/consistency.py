@@ -12,22 +12,24 @@ import torch
 
 from atommic_rec.physics import adjoint_operator, forward_operator
 
-__all__ = ["as_complex64", "log_likelihood_gradient", "soft_data_consistency"]
+__all__ = ["at_least_complex64", "log_likelihood_gradient", "soft_data_consistency"]
 
 
-def as_complex64(x: torch.Tensor) -> torch.Tensor:
-    """Return ``x`` as ``complex64`` (a no-op when it already is).
+def at_least_complex64(x: torch.Tensor) -> torch.Tensor:
+    """Return ``x`` as complex64, or unchanged if it is complex64 or complex128.
+
+    complex128 passes through so that ``64-true`` precision training stays in double.
 
     Args:
         x: A complex tensor of any complex dtype.
 
     Returns:
-        The same values as ``complex64``.
+        The same values as complex64 (complex128 input stays complex128).
     """
     if not x.is_complex():
         raise ValueError(f"expected a complex tensor, found {x.dtype}; hint: use "
                          "atommic_rec.physics.channels_to_complex on [..., 2, H, W] channels")
-    return x if x.dtype == torch.complex64 else x.to(torch.complex64)
+    return x if x.dtype in (torch.complex64, torch.complex128) else x.to(torch.complex64)
 
 
 def soft_data_consistency(kspace: torch.Tensor, masked_kspace: torch.Tensor, mask: torch.Tensor,
@@ -62,6 +64,6 @@ def log_likelihood_gradient(image: torch.Tensor, masked_kspace: torch.Tensor,
     Returns:
         The gradient, complex64 [B, H, W].
     """
-    residual = forward_operator(as_complex64(image), sensitivity_maps, mask, **fft_kw)
+    residual = forward_operator(at_least_complex64(image), sensitivity_maps, mask, **fft_kw)
     grad = adjoint_operator(residual - masked_kspace, sensitivity_maps, mask, **fft_kw)
     return grad / max(float(sigma), 1.0)

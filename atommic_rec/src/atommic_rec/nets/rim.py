@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from atommic_rec.nets.consistency import as_complex64, log_likelihood_gradient
+from atommic_rec.nets.consistency import at_least_complex64, log_likelihood_gradient
 from atommic_rec.nets.recurrent import ConvNonlinear, build_recurrent_cell
 from atommic_rec.physics import channels_to_complex, complex_to_channels
 
@@ -98,7 +98,7 @@ class RIMBlock(nn.Module):
                 new_hidden.append(x)
                 k += 1
         update = channels_to_complex(self.final(x).float().contiguous())
-        return (as_complex64(image) + update, *new_hidden)
+        return (at_least_complex64(image) + update, *new_hidden)
 
     def forward(self, image: torch.Tensor, masked_kspace: torch.Tensor,
                 sensitivity_maps: torch.Tensor, mask: torch.Tensor,

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from atommic_rec.nets.consistency import as_complex64
+from atommic_rec.nets.consistency import at_least_complex64
 from atommic_rec.nets.unet import NormUnet
 from atommic_rec.physics import ifft2, rss_complex
 
@@ -57,6 +57,7 @@ class SensitivityNet(nn.Module):
         kspace = masked_kspace * center_mask(mask) if self.mask_center else masked_kspace
         coil_images = ifft2(kspace, **self.fft_kw)
         b, c, h, w = coil_images.shape
-        maps = as_complex64(self.norm_unet(coil_images.reshape(b * c, h, w))).reshape(b, c, h, w)
+        maps = at_least_complex64(self.norm_unet(coil_images.reshape(b * c, h, w)))
+        maps = maps.reshape(b, c, h, w)
         norm = rss_complex(maps, dim=1).unsqueeze(1).clamp_min(1e-12)
         return maps / norm

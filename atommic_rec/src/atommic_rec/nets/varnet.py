@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from atommic_rec.nets.consistency import as_complex64, soft_data_consistency
+from atommic_rec.nets.consistency import at_least_complex64, soft_data_consistency
 from atommic_rec.nets.sensitivity import SensitivityNet
 from atommic_rec.nets.unet import NormUnet
 from atommic_rec.physics import fft2, ifft2, sense_expand, sense_reduce
@@ -37,7 +37,7 @@ class VarNetBlock(nn.Module):
                 sensitivity_maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Update the k-space estimate, complex64 [B, C, H, W] -> complex64 [B, C, H, W]."""
         image = sense_reduce(ifft2(kspace, **self.fft_kw), sensitivity_maps)
-        refined = as_complex64(self.model(image))
+        refined = at_least_complex64(self.model(image))
         out = kspace - fft2(sense_expand(refined, sensitivity_maps), **self.fft_kw)
         if not self.no_dc:
             out = out - soft_data_consistency(kspace, masked_kspace, mask, self.dc_weight)
@@ -88,7 +88,7 @@ class VarNetNet(nn.Module):
         Returns:
             The SENSE-combined image, complex64 [B, H, W].
         """
-        masked_kspace = as_complex64(masked_kspace)
+        masked_kspace = at_least_complex64(masked_kspace)
         if self.sens_net is not None:
             sensitivity_maps = self.sens_net(masked_kspace, mask)
         kspace = masked_kspace
