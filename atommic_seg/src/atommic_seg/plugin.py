@@ -10,7 +10,11 @@ from atommic_core import hookimpl
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the collection's models (none yet)."""
+    """Register the seven segmentation models (``SegmentationUNet``, ...)."""
+    from atommic_seg.models.zoo import MODELS
+
+    for name, cls in MODELS.items():
+        register(name, cls)
 
 
 @hookimpl

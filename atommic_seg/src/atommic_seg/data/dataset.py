@@ -1,0 +1,159 @@
+"""``SegmentationDataset``: 2D slices or 3D volumes of image + label cases.
+
+Each item is a dict:
+
+* ``image``: ``float32 [C_in, H, W]`` (2D) or ``[C_in, S, H, W]`` (3D); ``C_in`` is 1 for
+  magnitude and 2 (real, imaginary) for complex data.
+* ``target`` (if labels exist): ``int64 [H, W]`` / ``[S, H, W]`` class indices
+  (``multiclass``) or ``float32 [C, H, W]`` / ``[C, S, H, W]`` (``multilabel``).
+* ``case`` (str), ``format`` (``"nifti"``/``"hdf5"``), ``slice`` (int, -1 for volumes),
+  ``num_slices`` (int), ``spacing`` (``float64 [3]``, slice/H/W mm) and ``affine``
+  (``float64 [4, 4]``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from atommic_seg.data.augment import Augmenter
+from atommic_seg.data.readers import Case, VolumeCache, find_cases, read_case, read_num_slices
+
+__all__ = ["NORMALIZATIONS", "SegmentationDataset"]
+
+NORMALIZATIONS = ("max", "zscore", "none")
+
+
+class SegmentationDataset(Dataset):
+    """Image + label pairs as slices or volumes, read once per worker and cached.
+
+    Args:
+        data_path: NIfTI root or HDF5 folder/file (see :mod:`atommic_seg.data.readers`).
+        dimensionality: 2 (one item per slice) or 3 (one item per volume).
+        num_classes: Classes; background included for ``multiclass``.
+        label_mode: ``"multiclass"`` (one label map) or ``"multilabel"`` (one channel each).
+        complex_data: Keep complex images as 2 channels (else magnitude).
+        normalization: ``"max"`` (divide by the volume's max magnitude), ``"zscore"`` or
+            ``"none"``.
+        data_format: ``"nifti"``, ``"hdf5"`` or ``"auto"``.
+        augmentations: Augmentation config (see :mod:`atommic_seg.data.augment`); None = off.
+        seed: Seed of the augmentations; item ``i`` in epoch ``e`` uses ``(seed, e, i)``.
+        cache_size: Cases kept in memory per worker.
+        require_labels: Fail if a case has no labels (off for prediction).
+        image_key: HDF5 image dataset (default: first of ``image``, ``reconstruction``...).
+        label_key: HDF5 label dataset.
+    """
+
+    def __init__(self, data_path: str | os.PathLike, dimensionality: int = 2,
+                 num_classes: int = 2, label_mode: str = "multiclass",
+                 complex_data: bool = False, normalization: str = "max",
+                 data_format: str = "auto", augmentations: Mapping[str, Any] | None = None,
+                 seed: int = 0, cache_size: int = 8, require_labels: bool = True,
+                 image_key: str | None = None, label_key: str = "segmentation") -> None:
+        if dimensionality not in (2, 3):
+            raise ValueError(f"dimensionality must be 2 or 3, found {dimensionality!r}")
+        if label_mode not in ("multiclass", "multilabel"):
+            raise ValueError(f"label_mode must be multiclass or multilabel, found {label_mode!r}")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, found "
+                             f"{normalization!r}")
+        self.dimensionality = dimensionality
+        self.num_classes = int(num_classes)
+        self.label_mode = label_mode
+        self.complex_data = complex_data
+        self.normalization = normalization
+        self.augmenter = Augmenter(augmentations) if augmentations else None
+        self.seed = int(seed)
+        self.epoch = 0
+        self.require_labels = require_labels
+        self.image_key, self.label_key = image_key, label_key
+        self.refs = find_cases(data_path, data_format, require_labels)
+        self.cache = VolumeCache(cache_size)
+        self.num_slices = [read_num_slices(r, image_key) for r in self.refs]
+        if dimensionality == 2:
+            self.index = [(c, s) for c, n in enumerate(self.num_slices) for s in range(n)]
+        else:
+            self.index = [(c, -1) for c in range(len(self.refs))]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch used in the augmentation seeds."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _load(self, ref) -> Case:
+        case = read_case(ref, self.image_key, self.label_key)
+        if self.require_labels and case.label is None:
+            raise ValueError(f"{ref.image_path}: no labels ({self.label_key!r}) found")
+        case.image = self._normalize(case.image)
+        return case
+
+    def _normalize(self, image: np.ndarray) -> np.ndarray:
+        if not self.complex_data and np.iscomplexobj(image):
+            image = np.abs(image)
+        if self.normalization == "max":
+            scale = float(np.abs(image).max())
+            return image / scale if scale > 0 else image
+        if self.normalization == "zscore":
+            mag = np.abs(image)
+            std = float(mag.std())
+            return (image - mag.mean()) / std if std > 0 else image - mag.mean()
+        return image
+
+    def _channels(self, image: np.ndarray) -> np.ndarray:
+        """``[*S]`` -> ``[C_in, *S]`` float32."""
+        if self.complex_data:
+            return np.stack([image.real, image.imag]).astype(np.float32)
+        return image[None].astype(np.float32)
+
+    def _target(self, label: np.ndarray) -> torch.Tensor:
+        if self.label_mode == "multilabel":
+            if label.ndim != (4 if self.dimensionality == 3 else 3):
+                raise ValueError(f"multilabel labels need a channel axis; found shape "
+                                 f"{label.shape}")
+            if self.dimensionality == 3:
+                label = np.moveaxis(label, 1, 0)  # [S, C, H, W] -> [C, S, H, W]
+            return torch.from_numpy(np.ascontiguousarray(label > 0, dtype=np.float32))
+        return torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        """Return item ``i`` (see the module docstring)."""
+        case_idx, slice_idx = self.index[i]
+        case = self.cache.get(self.refs[case_idx], self._load)
+        if slice_idx >= 0:
+            image, label = case.image[slice_idx], (case.label[slice_idx]
+                                                   if case.label is not None else None)
+        else:
+            image, label = case.image, case.label
+        image = self._channels(image)
+        if self.augmenter is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            multilabel = self.label_mode == "multilabel"
+            if multilabel and label is not None and self.dimensionality == 3:
+                label = np.moveaxis(label, 1, 0)
+                image, label = self.augmenter(image, label, rng, True)
+                label = np.moveaxis(label, 0, 1)
+            else:
+                image, label = self.augmenter(image, label, rng, multilabel)
+        item: dict[str, Any] = {
+            "image": torch.from_numpy(np.ascontiguousarray(image)),
+            "case": case.ref.name,
+            "format": case.ref.fmt,
+            "slice": slice_idx,
+            "num_slices": self.num_slices[case_idx],
+            "spacing": torch.tensor(case.spacing, dtype=torch.float64),
+            "affine": torch.from_numpy(np.asarray(case.affine, dtype=np.float64)),
+        }
+        if label is not None:
+            target = self._target(label)
+            if self.label_mode == "multiclass" and int(target.max()) >= self.num_classes:
+                raise ValueError(f"{case.ref.name}: label value {int(target.max())} >= "
+                                 f"num_classes={self.num_classes}; hint: set num_classes")
+            item["target"] = target
+        return item

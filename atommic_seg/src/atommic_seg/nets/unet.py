@@ -1,0 +1,89 @@
+"""U-Net encoder-decoder for 2D and 3D, with optional attention gates or lambda blocks.
+
+One network serves three models: the plain U-Net (Ronneberger et al. 2015, MICCAI; 3D as
+Çiçek et al. 2016), the Attention U-Net (Oktay et al. 2018, arXiv:1804.03999: an
+:class:`AttentionGate` on every skip) and the Lambda U-Net (the convolutions of the deepest
+levels replaced by lambda blocks, Bello 2021, arXiv:2102.08602).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from atommic_seg.nets.blocks import AttentionGate, ConvBlock, Up, conv_nd
+from atommic_seg.nets.lambda_layer import LambdaBlock
+
+__all__ = ["UNetND"]
+
+
+class UNetND(nn.Module):
+    """U-Net with ``num_pool_layers`` downsamplings by 2.
+
+    Args:
+        dims: 2 or 3 spatial dimensions.
+        in_channels: Input channels (1 for magnitude, 2 for complex as real/imag).
+        out_channels: Output channels (classes).
+        channels: Channels of the first level, doubled at every level.
+        num_pool_layers: Number of downsamplings.
+        dropout: Dropout after every conv block.
+        norm: Normalization kind.
+        activation: Activation kind.
+        attention: If True, gate every skip connection (Attention U-Net).
+        lambda_levels: Number of deepest levels (bottleneck included) built from
+            :class:`LambdaBlock` instead of convolutions (0 = plain U-Net).
+        lambda_heads: Heads of the lambda layers.
+        lambda_query_depth: Query depth of the lambda layers.
+        lambda_receptive_field: Receptive field of the lambda position lambdas.
+
+    Shapes:
+        ``[B, in_channels, *S]`` -> logits ``[B, out_channels, *S]`` (float32), with every
+        size in ``S`` divisible by ``size_divisor``.
+    """
+
+    def __init__(self, dims: int, in_channels: int, out_channels: int, channels: int = 32,
+                 num_pool_layers: int = 4, dropout: float = 0.0, norm: str = "instance",
+                 activation: str = "leaky_relu", attention: bool = False,
+                 lambda_levels: int = 0, lambda_heads: int = 4, lambda_query_depth: int = 16,
+                 lambda_receptive_field: int = 5) -> None:
+        super().__init__()
+        self.size_divisor = (2**num_pool_layers,) * dims
+        self.attention = attention
+        kw = {"norm": norm, "activation": activation, "dropout": dropout}
+        widths = [channels * 2**i for i in range(num_pool_layers + 1)]
+
+        def block(level: int, cin: int, cout: int) -> nn.Module:
+            if level > num_pool_layers - lambda_levels:
+                return nn.Sequential(
+                    ConvBlock(dims, cin, cout, num_convs=1, **kw),
+                    LambdaBlock(dims, cout, cout, lambda_heads, lambda_query_depth,
+                                lambda_receptive_field, norm, activation))
+            return ConvBlock(dims, cin, cout, **kw)
+
+        pool = nn.MaxPool2d(2) if dims == 2 else nn.MaxPool3d(2)
+        self.encoder = nn.ModuleList([block(0, in_channels, widths[0])])
+        for level in range(1, num_pool_layers + 1):
+            self.encoder.append(nn.Sequential(pool, block(level, widths[level - 1],
+                                                          widths[level])))
+        self.decoder = nn.ModuleList()
+        self.gates = nn.ModuleList()
+        for level in range(num_pool_layers, 0, -1):
+            cin, cout = widths[level], widths[level - 1]
+            self.decoder.append(Up(dims, cin, cout, cout, block=block(level - 1, 2 * cout, cout)))
+            if attention:
+                self.gates.append(AttentionGate(dims, cout, cin, max(cout // 2, 1)))
+        self.head = conv_nd(dims, widths[0], out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return class logits of the same spatial size as ``x``."""
+        skips = []
+        for enc in self.encoder:
+            x = enc(x)
+            skips.append(x)
+        x = skips.pop()
+        for i, dec in enumerate(self.decoder):
+            skip = skips.pop()
+            if self.attention:
+                skip = self.gates[i](skip, x)
+            x = dec(x, skip)
+        return self.head(x)
