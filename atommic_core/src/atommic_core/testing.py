@@ -12,7 +12,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from atommic_core.model.modelpt import ModelPT
 
-__all__ = ["BoringModel", "random_regression_dataset"]
+__all__ = ["ArtifactModel", "BoringModel", "NestedBoringModel", "random_regression_dataset"]
 
 
 def random_regression_dataset(num_samples: int, in_features: int, seed: int = 0) -> Dataset:
@@ -27,7 +27,8 @@ def random_regression_dataset(num_samples: int, in_features: int, seed: int = 0)
 class BoringModel(ModelPT):
     """A two-layer regressor: the smallest complete ``ModelPT``.
 
-    Config keys: ``in_features`` (4), ``hidden`` (8); data sections take ``num_samples``,
+    Config keys: ``in_features`` (4), ``hidden`` (8), ``out_features`` (1); data sections
+    take ``num_samples``,
     ``batch_size`` and ``seed``.
     """
 
@@ -36,7 +37,7 @@ class BoringModel(ModelPT):
         in_features = int(self.cfg.get("in_features", 4))
         hidden = int(self.cfg.get("hidden", 8))
         self.encoder = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU())
-        self.head = nn.Linear(hidden, 1)
+        self.head = nn.Linear(hidden, int(self.cfg.get("out_features", 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predict ``y`` from ``x`` of shape [batch, in_features]."""
@@ -76,3 +77,46 @@ class BoringModel(ModelPT):
         path = os.path.join(output_dir, "predictions.pt")
         torch.save(torch.cat([o.detach().cpu() for o in outputs]), path)
         return [path]
+
+
+class ArtifactModel(BoringModel):
+    """A :class:`BoringModel` with artifacts: ``table_path`` (required), ``notes_path`` (optional).
+
+    ``self.table`` holds the required file's bytes, so tests can see which file was used.
+    """
+
+    def __init__(self, cfg: DictConfig | dict, trainer: Any = None) -> None:
+        super().__init__(cfg, trainer)
+        self.table_file = self.register_artifact("table_path", self.cfg.get("table_path"))
+        self.notes_file = self.register_artifact("notes_path", self.cfg.get("notes_path"),
+                                                 verify_src_exists=False)
+        with open(self.table_file, "rb") as f:
+            self.table = f.read()
+
+
+class NestedBoringModel(ModelPT):
+    """A parent model around one child ``ModelPT`` (the nested-model pattern).
+
+    The child comes from ``child_model`` (a subconfig with ``target``), else from
+    ``child_model_path`` (a ``.atommic`` file), else from ``child_model_name`` (a pretrained
+    name); it is registered under ``child_model`` so the parent's archive rebuilds it from
+    the subconfig. ``forward`` adds a trainable scale on top of the child's output.
+    """
+
+    def __init__(self, cfg: DictConfig | dict, trainer: Any = None) -> None:
+        super().__init__(cfg, trainer)
+        if self.cfg.get("child_model") is not None:
+            child = ModelPT.from_config_dict(self.cfg.child_model)
+        elif self.cfg.get("child_model_path"):
+            child = ModelPT.restore_from(self.cfg.child_model_path)
+        elif self.cfg.get("child_model_name"):
+            child = ModelPT.from_pretrained(self.cfg.child_model_name)
+        else:
+            raise ValueError("NestedBoringModel needs child_model, child_model_path or "
+                             "child_model_name in its config")
+        self.register_atommic_submodule("child", "child_model", child)
+        self.scale = nn.Linear(1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``scale(child(x))`` for ``x`` of shape [batch, in_features]."""
+        return self.scale(self.child(x))

@@ -103,10 +103,10 @@ def _pick_class(cls: type[ModelPT], target: Any, path: str) -> type[ModelPT]:
     )
 
 
-def _load_weights(path: str, archive: str, map_location: Any) -> dict[str, torch.Tensor]:
+def _load_weights(path: str, archive: str) -> dict[str, torch.Tensor]:
     try:
-        state = torch.load(path, map_location=map_location or "cpu", weights_only=True,
-                           mmap=True)
+        # memory-mapped CPU tensors: the model (built on the CPU) copies them, then moves
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         raise ArchiveError(
@@ -178,7 +178,7 @@ def restore_model(
         try:
             files = {name: archive.extract(name, folder) for name in archive.artifact_names()}
             weights_file = archive.extract(WEIGHTS_NAME, folder)
-            state = _load_weights(weights_file, path, map_location)
+            state = _load_weights(weights_file, path)
             os.unlink(weights_file)  # the mmap stays valid; the folder keeps artifacts only
             with _artifacts.restoring(files):
                 model = model_cls(cfg=cfg, trainer=trainer)

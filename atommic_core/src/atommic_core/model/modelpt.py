@@ -305,6 +305,35 @@ class ModelPT(pl.LightningModule):
         cfg.target = class_target(type(self))
         return cfg
 
+    @classmethod
+    def from_config_dict(cls, cfg: DictConfig | dict, trainer: pl.Trainer | None = None) -> Any:
+        """Build a model from a config; on ``ModelPT`` the config's ``target`` picks the class.
+
+        Args:
+            cfg: A model config (``target`` required when called on ``ModelPT``).
+            trainer: Optional trainer for the constructor.
+
+        Returns:
+            A new, randomly initialised model.
+
+        Example:
+            >>> child = ModelPT.from_config_dict(cfg.child_model)  # doctest: +SKIP
+        """
+        from atommic_core.model._manifest import resolve_target
+
+        cfg = _to_dictconfig(cfg)
+        target = cfg.get("target")
+        model_cls: type = cls
+        if target:
+            model_cls = resolve_target(target, "from_config_dict")
+            if not (isinstance(model_cls, type) and issubclass(model_cls, cls)):
+                raise ConfigError(f"from_config_dict: target {target!r} is not a {cls.__name__};"
+                                  " fix 'target' or call it on the right class")
+        elif cls is ModelPT:
+            raise ConfigError("ModelPT.from_config_dict: the config has no 'target'; call it "
+                              "on the model class or add target: pkg.module.ClassName")
+        return model_cls(cfg=cfg, trainer=trainer)
+
     # -- save and restore ----------------------------------------------------------------
     def save_to(self, save_path: str | os.PathLike) -> str:
         """Write config, weights, artifacts and manifest to one ``.atommic`` file.

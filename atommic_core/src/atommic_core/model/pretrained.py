@@ -1,0 +1,217 @@
+"""Pretrained models: the plugin-offered catalogue, a local cache, fetching and checksums.
+
+Plugins offer entries through the ``atommic_pretrained_models()`` hook. ``from_pretrained``
+copies (local path, ``file://``) or downloads (``https://``, with ``urllib``) the archive
+into ``$ATOMMIC_CACHE_DIR`` (default ``$XDG_CACHE_HOME/atommic`` or ``~/.cache/atommic``),
+writing to a temporary name and renaming, verifies the entry's sha256 when it has one, and
+reuses the cached file next time unless ``refresh_cache`` is set.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+import warnings
+from typing import Any
+
+from atommic_core.errors import AtommicError, UnknownNameError
+from atommic_core.model._archive import sha256_of_file
+from atommic_core.pretrained import PretrainedModelInfo
+
+__all__ = [
+    "ChecksumError",
+    "cache_dir",
+    "cached_path",
+    "describe",
+    "fetch",
+    "find_pretrained",
+    "list_pretrained",
+]
+
+_CHUNK = 1 << 20
+_TIMEOUT_S = 60
+
+
+class ChecksumError(AtommicError, ValueError):
+    """A fetched archive's sha256 differs from the one its pretrained entry gives."""
+
+
+def cache_dir() -> str:
+    """The pretrained-model cache folder (not created here).
+
+    Returns:
+        ``$ATOMMIC_CACHE_DIR``, else ``$XDG_CACHE_HOME/atommic``, else ``~/.cache/atommic``.
+    """
+    if os.environ.get("ATOMMIC_CACHE_DIR"):
+        return os.path.abspath(os.path.expanduser(os.environ["ATOMMIC_CACHE_DIR"]))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "atommic")
+
+
+def _all_entries() -> list[PretrainedModelInfo]:
+    from atommic_core.plugins import get_plugin_manager
+
+    entries: list[PretrainedModelInfo] = []
+    for result in get_plugin_manager().hook.atommic_pretrained_models():
+        for info in result or []:
+            if not isinstance(info, PretrainedModelInfo):
+                raise AtommicError(
+                    f"atommic_pretrained_models() must return PretrainedModelInfo entries, "
+                    f"found {type(info).__name__}"
+                )
+            entries.append(info)
+    return entries
+
+
+def _entry_class(info: PretrainedModelInfo) -> type | None:
+    if info.class_ is None or isinstance(info.class_, type):
+        return info.class_
+    from atommic_core.model._manifest import resolve_target
+
+    try:
+        return resolve_target(info.class_, f"pretrained model {info.pretrained_model_name!r}")
+    except (AtommicError, ImportError):
+        return None
+
+
+def list_pretrained(cls: type) -> list[PretrainedModelInfo]:
+    """Entries whose class is ``cls`` or a subclass (every entry when ``cls`` is ``ModelPT``).
+
+    Args:
+        cls: The class ``list_available_models`` was called on.
+
+    Returns:
+        The matching entries, in plugin order.
+    """
+    from atommic_core.model.modelpt import ModelPT
+
+    entries = _all_entries()
+    if cls is ModelPT:
+        return entries
+    out = []
+    for info in entries:
+        klass = _entry_class(info)
+        if klass is not None and issubclass(klass, cls):
+            out.append(info)
+    return out
+
+
+def find_pretrained(cls: type, name: str) -> PretrainedModelInfo:
+    """The entry called ``name`` among :func:`list_pretrained` of ``cls``.
+
+    Args:
+        cls: The class ``from_pretrained`` was called on.
+        name: The ``pretrained_model_name``.
+
+    Returns:
+        The entry; an unknown name raises ``UnknownNameError`` listing close matches.
+    """
+    entries = list_pretrained(cls)
+    for info in entries:
+        if info.pretrained_model_name == name:
+            return info
+    names = [i.pretrained_model_name for i in entries]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownNameError(
+        f"Unknown pretrained model {name!r} for {cls.__name__}.{hint} Available: "
+        f"{', '.join(sorted(names)) or '(none; install a plugin that offers some)'}."
+    )
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or "_"
+
+
+def cached_path(info: PretrainedModelInfo) -> str:
+    """Where the cache keeps the archive of an entry (one folder per name and location).
+
+    Args:
+        info: The pretrained entry.
+
+    Returns:
+        ``<cache_dir>/<name>/<hash of location>/<basename>``.
+    """
+    parsed = urllib.parse.urlparse(info.location)
+    basename = os.path.basename(parsed.path) or f"{info.pretrained_model_name}.atommic"
+    key = hashlib.sha256(info.location.encode("utf-8")).hexdigest()[:16]
+    return os.path.join(cache_dir(), _safe(info.pretrained_model_name), key, _safe(basename))
+
+
+def _copy_source(location: str, dest: str) -> None:
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme in ("http", "https"):
+        if parsed.scheme == "http":
+            warnings.warn(f"fetching {location} over plain http", UserWarning, stacklevel=4)
+        with urllib.request.urlopen(location, timeout=_TIMEOUT_S) as response, \
+                open(dest, "wb") as out:
+            shutil.copyfileobj(response, out, _CHUNK)
+        return
+    if parsed.scheme == "file":
+        src = urllib.request.url2pathname(parsed.path)
+    elif parsed.scheme == "" or os.path.isabs(location):  # also C:\\ paths on Windows
+        src = os.path.expanduser(location)
+    else:
+        raise AtommicError(
+            f"pretrained location {location!r}: expected a local path, file:// or https:// URL"
+        )
+    if not os.path.isfile(src):
+        raise FileNotFoundError(f"pretrained archive {src} does not exist (from {location!r})")
+    shutil.copyfile(src, dest)
+
+
+def _verify(path: str, info: PretrainedModelInfo) -> None:
+    if not info.sha256:
+        return
+    digest = sha256_of_file(path)
+    if digest != info.sha256.lower():
+        raise ChecksumError(
+            f"checksum mismatch for pretrained model {info.pretrained_model_name!r}: expected "
+            f"sha256 {info.sha256}, found {digest} (from {info.location}); the download is "
+            "corrupted or the entry is out of date"
+        )
+
+
+def fetch(info: PretrainedModelInfo, refresh_cache: bool = False) -> str:
+    """Make sure the entry's archive is in the cache and verified; return its path.
+
+    Args:
+        info: The pretrained entry.
+        refresh_cache: Fetch again even if a cached copy exists.
+
+    Returns:
+        The cached ``.atommic`` path.
+    """
+    dest = cached_path(info)
+    if os.path.isfile(dest) and not refresh_cache:
+        try:
+            _verify(dest, info)
+            return dest
+        except ChecksumError:
+            warnings.warn(f"cached {dest} fails its checksum; fetching it again",
+                          UserWarning, stacklevel=3)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".fetch.", suffix=".tmp", dir=os.path.dirname(dest))
+    os.close(fd)
+    try:
+        _copy_source(info.location, tmp)
+        _verify(tmp, info)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def describe(info: PretrainedModelInfo) -> dict[str, Any]:
+    """JSON-friendly form of an entry (for listings)."""
+    klass = info.class_
+    name = klass if isinstance(klass, str) or klass is None else (
+        f"{klass.__module__}.{klass.__qualname__}")
+    return {"name": info.pretrained_model_name, "description": info.description,
+            "location": info.location, "class": name, "sha256": info.sha256}
