@@ -10,7 +10,11 @@ from atommic_core import hookimpl
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the collection's models (none yet)."""
+    """Register the reconstruction models (imported here: torch loads only when needed)."""
+    from atommic_rec.models import CIRIM, RIM, UNet, VarNet, ZeroFilled
+
+    for cls in (ZeroFilled, UNet, VarNet, CIRIM, RIM):
+        register(cls.__name__, cls)
 
 
 @hookimpl

@@ -1,0 +1,246 @@
+"""``ReconstructionModel``: the shared training, evaluation and output logic of REC models.
+
+A subclass builds its network in :meth:`ReconstructionModel.build_networks` and returns its
+estimates in :meth:`ReconstructionModel.reconstruct`; everything else (loss over intermediate
+outputs, validation metrics and image panels, the test metrics table, prediction files) is
+here, once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from atommic_core import ModelPT
+from atommic_rec.losses import build_loss, iterative_loss
+from atommic_rec.metrics import METRIC_NAMES, VolumeMetrics
+from atommic_rec.models._outputs import (
+    format_table,
+    image_panel,
+    write_metrics_csv,
+    write_png,
+    write_volume_h5,
+)
+
+__all__ = ["ReconstructionModel"]
+
+_COMPLEX_KEYS = ("masked_kspace", "sensitivity_maps", "initial_image")
+
+
+class ReconstructionModel(ModelPT):
+    """Base class of the reconstruction models.
+
+    Batches are dicts from :func:`atommic_rec.data.build_rec_dataset` (collated):
+    ``masked_kspace``/``sensitivity_maps`` complex64 [B, C, H, W], ``mask`` float broadcastable
+    to them, ``initial_image`` complex64 [B, H, W], ``target`` float32 [B, H, W], ``scale``
+    [B], ``fname`` (list of str) and ``slice_idx`` [B].
+
+    Config keys (``model`` section) shared by all models: ``fft_centered`` (True),
+    ``fft_normalization`` (``ortho``), ``spatial_dims`` ([-2, -1]), ``reconstruction_loss``
+    (``{l1: 1.0}``; e.g. ``{l1: 0.1, ssim: 0.9}``), ``intermediate_loss_weighting``
+    (``logspace``, ``uniform`` or ``last``), ``log_images`` (validation panels per epoch, 2)
+    and ``write_png`` (PNG previews with test/predict outputs, True).
+
+    Args:
+        cfg: The ``model`` section of the config.
+        trainer: The Lightning trainer, if any.
+    """
+
+    def __init__(self, cfg: DictConfig | dict, trainer: Any = None) -> None:
+        super().__init__(cfg, trainer)
+        c = self.cfg
+        self.fft_kw = {"centered": bool(c.get("fft_centered", True)),
+                       "normalization": str(c.get("fft_normalization", "ortho")),
+                       "spatial_dims": tuple(c.get("spatial_dims", (-2, -1)))}
+        loss_cfg = c.get("reconstruction_loss")
+        if isinstance(loss_cfg, DictConfig):
+            loss_cfg = OmegaConf.to_container(loss_cfg)
+        self.loss_fn = build_loss(loss_cfg)
+        self.intermediate_weighting = str(c.get("intermediate_loss_weighting", "logspace"))
+        self.num_log_images = int(c.get("log_images", 2))
+        self._metrics = {"val": VolumeMetrics(), "test": VolumeMetrics()}
+        self._panels: list[tuple[str, torch.Tensor]] = []
+        self.build_networks()
+
+    # -- to implement ----------------------------------------------------------------------
+    def build_networks(self) -> None:
+        """Create the network modules from ``self.cfg`` (subclasses implement)."""
+
+    def reconstruct(self, batch: dict[str, Any]) -> list[torch.Tensor]:
+        """All estimates in order, the final reconstruction last (subclasses implement).
+
+        Args:
+            batch: A prepared batch (see the class docstring).
+
+        Returns:
+            Complex images [B, H, W] (complex64, or complex128 under ``64-true``).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement reconstruct()")
+
+    # -- data ------------------------------------------------------------------------------
+    def build_dataset(self, cfg: DictConfig, split: str) -> Any:
+        """The fastMRI-layout dataset of :func:`atommic_rec.data.build_rec_dataset`."""
+        from atommic_rec.data import build_rec_dataset
+
+        return build_rec_dataset(cfg, split)
+
+    def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
+                mask: torch.Tensor, initial_image: torch.Tensor) -> torch.Tensor:
+        """Reconstruct a batch.
+
+        Args:
+            masked_kspace: complex64 [B, C, H, W].
+            sensitivity_maps: complex64 [B, C, H, W].
+            mask: float, broadcastable to [B, C, H, W].
+            initial_image: complex64 [B, H, W].
+
+        Returns:
+            The final complex reconstruction [B, H, W].
+        """
+        batch = {"masked_kspace": masked_kspace, "sensitivity_maps": sensitivity_maps,
+                 "mask": mask, "initial_image": initial_image}
+        return self.reconstruct(self._prepare(batch))[-1]
+
+    def _prepare(self, batch: dict[str, Any]) -> dict[str, Any]:
+        # Lightning's 64-true plugin casts float inputs only: complex ones are cast here.
+        real = torch.float64 if self.dtype == torch.float64 else torch.float32
+        cplx = torch.complex128 if real == torch.float64 else torch.complex64
+        out = dict(batch)
+        for key in _COMPLEX_KEYS:
+            if key in out:
+                out[key] = out[key].to(cplx)
+        out["mask"] = out["mask"].to(real)
+        return out
+
+    # -- steps -----------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        """Loss over all estimates (weighted by ``intermediate_loss_weighting``)."""
+        batch = self._prepare(batch)
+        target = batch["target"].float()
+        estimates = [e.abs().float() for e in self.reconstruct(batch)]
+        if len(estimates) > 1:
+            loss = iterative_loss(self.loss_fn, estimates, target,
+                                  weighting=self.intermediate_weighting)
+        else:
+            loss = self.loss_fn(estimates[-1], target)
+        self.log("train_loss", loss, prog_bar=True, batch_size=target.shape[0])
+        return loss
+
+    def _eval_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+        batch = self._prepare(batch)
+        target = batch["target"].float()
+        recon = self.reconstruct(batch)[-1].abs().float()
+        loss = self.loss_fn(recon, target)
+        self.log(f"{stage}_loss", loss, sync_dist=True, batch_size=target.shape[0])
+        self._metrics[stage].update(batch["fname"], _as_list(batch["slice_idx"]), target, recon)
+        if stage == "val" and len(self._panels) < self.num_log_images:
+            self._panels.append((f"{batch['fname'][0]}/{_as_list(batch['slice_idx'])[0]}",
+                                 image_panel(target[0], recon[0])))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        """Logs ``val_loss`` and collects slices for the per-volume metrics."""
+        return self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        """Logs ``test_loss`` and collects slices for the metrics table."""
+        return self._eval_step(batch, "test")
+
+    def _log_metrics(self, stage: str) -> dict[str, dict[str, float]]:
+        per_volume = self._metrics[stage].compute()
+        if per_volume:
+            for name in METRIC_NAMES:
+                value = float(np.mean([m[name] for m in per_volume.values()]))
+                self.log(f"{stage}_{name}", value, sync_dist=True)
+        return per_volume
+
+    def on_validation_epoch_end(self) -> None:
+        """Log per-volume ``val_ssim``/``val_psnr``/``val_nmse`` and image panels."""
+        self._log_metrics("val")
+        self._metrics["val"].reset()
+        if self._panels and self.trainer is not None and self.trainer.is_global_zero:
+            self._log_panels()
+        self._panels.clear()
+
+    def _log_panels(self) -> None:
+        from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                for tag, panel in self._panels:
+                    logger.experiment.add_image(f"val_panels/{tag}", panel, self.global_step)
+            elif isinstance(logger, WandbLogger):
+                logger.log_image("val_panels", images=[p[0].numpy() for _, p in self._panels],
+                                 caption=[t for t, _ in self._panels], step=self.global_step)
+
+    def on_test_epoch_end(self) -> None:
+        """Log ``test_*`` metrics; print and write the per-volume table (and PNG panels)."""
+        per_volume = self._log_metrics("test")
+        rows = [{"fname": name, **m} for name, m in sorted(per_volume.items())]
+        if rows:
+            rows.append({"fname": "MEAN", **{k: float(np.mean([r[k] for r in rows]))
+                                             for k in METRIC_NAMES}})
+            print(f"\n{type(self).__name__} test metrics (per volume, fastMRI convention):")
+            print(format_table(rows))
+        if rows and self.output_dir and self.trainer is not None and self.trainer.is_global_zero:
+            os.makedirs(self.output_dir, exist_ok=True)
+            path = write_metrics_csv(os.path.join(self.output_dir, "metrics.csv"), rows)
+            print(f"metrics table: {path}")
+            if self.cfg.get("write_png", True):
+                self._write_test_previews(os.path.join(self.output_dir, "previews"))
+        self.test_results = rows
+        self._metrics["test"].reset()
+
+    def _write_test_previews(self, folder: str) -> None:
+        os.makedirs(folder, exist_ok=True)
+        for name, (target, recon) in self._metrics["test"].volumes().items():
+            mid = target.shape[0] // 2
+            stem = os.path.splitext(os.path.basename(name))[0]
+            write_png(image_panel(target[mid], recon[mid]), os.path.join(folder, f"{stem}.png"))
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict_step(self, batch: dict[str, Any], batch_idx: int,
+                     dataloader_idx: int = 0) -> dict[str, Any]:
+        """Magnitude reconstructions, un-normalised by ``scale`` when the batch has it."""
+        batch = self._prepare(batch)
+        recon = self.reconstruct(batch)[-1].abs().float()
+        if "scale" in batch:
+            recon = recon * torch.as_tensor(batch["scale"], dtype=recon.dtype,
+                                            device=recon.device).reshape(-1, 1, 1)
+        return {"fname": list(batch["fname"]), "slice_idx": _as_list(batch["slice_idx"]),
+                "reconstruction": recon.detach().cpu()}
+
+    def write_predictions(self, outputs: list[Any], output_dir: str) -> list[str]:
+        """One HDF5 per volume with ``reconstruction`` [slices, H, W] (+ PNG of the middle slice).
+
+        Args:
+            outputs: What :meth:`predict_step` returned, one dict per batch.
+            output_dir: Existing folder to write into.
+
+        Returns:
+            The paths written.
+        """
+        volumes: dict[str, dict[int, torch.Tensor]] = defaultdict(dict)
+        for out in outputs:
+            for i, (name, idx) in enumerate(zip(out["fname"], out["slice_idx"], strict=True)):
+                volumes[name][int(idx)] = out["reconstruction"][i]
+        paths = []
+        for name, slices in sorted(volumes.items()):
+            stem = os.path.splitext(os.path.basename(name))[0]
+            volume = torch.stack([slices[i] for i in sorted(slices)]).numpy()
+            paths.append(write_volume_h5(os.path.join(output_dir, f"{stem}.h5"), volume,
+                                         {"model": type(self).__name__, "source": str(name)}))
+            if self.cfg.get("write_png", True):
+                os.makedirs(os.path.join(output_dir, "previews"), exist_ok=True)
+                paths.append(write_png(volume[volume.shape[0] // 2],
+                                       os.path.join(output_dir, "previews", f"{stem}.png")))
+        return paths
+
+
+def _as_list(values: Any) -> list:
+    return values.tolist() if isinstance(values, torch.Tensor) else list(values)
