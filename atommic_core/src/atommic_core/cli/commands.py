@@ -1,18 +1,166 @@
-"""``train``, ``test`` and ``predict``: compose the config, resolve the model, run."""
+"""``train``, ``test`` and ``predict``: compose the config, check it, run the Trainer.
+
+Pseudocode of ``train``::
+
+    cfg = compose(yaml, overrides); validate(cfg)        # one-line errors, nothing written
+    exp = setup_experiment(cfg)                           # exp_dir/name/version, loggers, ...
+    model = Registry[model_name](cfg.model, trainer); load model.init_from weights
+    trainer.fit(model, ckpt_path=<resume checkpoint>)     # <name>.atommic written at the end
+    if model.test_ds: trainer.test(model)                 # with the exported weights
+"""
 
 from __future__ import annotations
 
-from atommic_core.cli.config import compose_config, resolve_model_class
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from atommic_core.cli.config import compose_config, resolve_model_class, validate_config
+from atommic_core.errors import ConfigError
 
 __all__ = ["run_command"]
+
+LOG = logging.getLogger("atommic_core.cli")
+_EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def _setup_console_logging() -> None:
+    from lightning_fabric.utilities.rank_zero import _get_rank
+
+    logger = logging.getLogger("atommic_core")
+    if any(getattr(h, "_atommic_console", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[atommic] %(message)s"))
+    handler._atommic_console = True  # type: ignore[attr-defined]
+    # Other ranks of a multi-process run only report problems.
+    handler.setLevel(logging.INFO if not _get_rank() else logging.WARNING)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def _plain_model_cfg(cfg: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    # Resolve interpolations against the whole config, then detach the model section.
+    return OmegaConf.create(OmegaConf.to_container(cfg.model, resolve=True))
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    from atommic_core.exp_manager.log_dir import write_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(payload, indent=2, default=float) + "\n")
+
+
+def _train(cfg: Any, model_cls: type) -> int:
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from atommic_core.callbacks import AtommicExport, SignalCheckpoint
+    from atommic_core.cli.init_weights import load_initial_weights
+    from atommic_core.exp_manager import build_trainer, setup_experiment
+
+    exp = setup_experiment(cfg, "train")
+    try:
+        trainer = build_trainer(cfg, exp)
+        model = model_cls(_plain_model_cfg(cfg), trainer)
+        if exp.ckpt_path is None:
+            load_initial_weights(model, model.cfg)
+        elif model.cfg.get("init_from") or model.cfg.get("pretrained"):
+            LOG.info("resuming: model.init_from/pretrained ignored (weights come from %s)",
+                     exp.ckpt_path)
+        model.output_dir = str(exp.output_dir)
+        try:
+            trainer.fit(model, ckpt_path=exp.ckpt_path)
+        except SIGTERMException:
+            sig = exp.callback(SignalCheckpoint)
+            received = sig.received if sig is not None else "SIGTERM"
+            where = sig.checkpoint_path if sig is not None else None
+            LOG.warning("train interrupted by %s at step %d; checkpoint: %s", received,
+                        trainer.global_step, where or "(none written)")
+            return _EXIT_SIGNAL.get(received or "SIGTERM", 143)
+        export = exp.callback(AtommicExport)
+        if export is not None and export.exported_path is not None:
+            LOG.info("train: wrote %s (%s weights)", export.exported_path, export.source)
+        if model.cfg.get("test_ds") is not None:
+            results = trainer.test(model)
+            if trainer.is_global_zero:
+                _write_json(exp.output_dir / "test_results.json", results)
+        LOG.info("train: done at step %d; log dir %s", trainer.global_step, exp.log_dir)
+        return 0
+    finally:
+        exp.close()
+
+
+def _restore(cfg: Any, model_cls: type, trainer: Any) -> tuple[Any, str | None]:
+    """The model to evaluate, and the Lightning checkpoint to load into it (if any)."""
+    model_cfg = _plain_model_cfg(cfg)
+    path = str(Path(str(model_cfg.restore_path)).expanduser())
+    if not path.endswith(".atommic"):  # a Lightning checkpoint: Lightning loads it
+        return model_cls(model_cfg, trainer), path
+    from omegaconf import OmegaConf, open_dict
+
+    stored = model_cls.restore_from(path, return_config=True)
+    with open_dict(stored):
+        # The run's data sections win over those stored at training time.
+        for key in ("train_ds", "validation_ds", "test_ds", "predict_ds"):
+            if model_cfg.get(key) is not None:
+                stored[key] = OmegaConf.create(OmegaConf.to_container(model_cfg[key]))
+    model = model_cls.restore_from(path, override_config_path=stored, map_location="cpu",
+                                   trainer=trainer)
+    return model, None
+
+
+def _evaluate(command: str, cfg: Any, model_cls: type) -> int:
+    from atommic_core.exp_manager import build_trainer, setup_experiment
+
+    exp = setup_experiment(cfg, command)
+    try:
+        trainer = build_trainer(cfg, exp)
+        model, ckpt_path = _restore(cfg, model_cls, trainer)
+        model.output_dir = str(exp.output_dir)
+        if command == "test":
+            results = trainer.test(model, ckpt_path=ckpt_path)
+            if trainer.is_global_zero:
+                _write_json(exp.output_dir / "test_results.json", results)
+            LOG.info("test: results in %s", exp.output_dir / "test_results.json")
+            return 0
+        if model.cfg.get("predict_ds") is None:  # predict on the test set
+            from omegaconf import open_dict
+
+            with open_dict(model.cfg):
+                model.cfg.predict_ds = model.cfg.test_ds
+        outputs = trainer.predict(model, ckpt_path=ckpt_path) or []
+        out_dir = exp.output_dir / "predictions"
+        if trainer.world_size > 1:  # each rank writes the part of the data it saw
+            out_dir = out_dir / f"rank_{trainer.global_rank}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = model.write_predictions(outputs, str(out_dir))
+        LOG.info("predict: wrote %d file(s) to %s", len(written or []), out_dir)
+        return 0
+    finally:
+        exp.close()
 
 
 def run_command(command: str, config_path: str | None, config_name: str,
                 overrides: list[str], print_only: bool = False) -> int:
     """Compose and validate the config, resolve the model, then run ``command``.
 
+    Args:
+        command: ``"train"``, ``"test"`` or ``"predict"``.
+        config_path: Folder of the YAML file (None: search installed collections).
+        config_name: YAML file name.
+        overrides: Hydra overrides.
+        print_only: Print the composed config and return.
+
     Returns:
-        The process exit code.
+        The process exit code: 0 on success, 130 / 143 when Ctrl-C / SIGTERM stopped
+        training (after writing a resumable checkpoint).
+
+    Raises:
+        ConfigError: for any configuration problem, as one line.
     """
     from omegaconf import OmegaConf
 
@@ -21,6 +169,13 @@ def run_command(command: str, config_path: str | None, config_name: str,
     if print_only:
         print(OmegaConf.to_yaml(cfg), end="")
         return 0
-    print(f"{command}: config valid; model {cfg.model.model_name} -> "
-          f"{model_cls.__module__}.{model_cls.__qualname__}")
-    return 0
+    validate_config(cfg, command, model_cls)
+    _setup_console_logging()
+    from pytorch_lightning.utilities.exceptions import MisconfigurationException
+
+    try:
+        if command == "train":
+            return _train(cfg, model_cls)
+        return _evaluate(command, cfg, model_cls)
+    except MisconfigurationException as exc:  # e.g. a monitored metric that is never logged
+        raise ConfigError(" ".join(str(exc).split())) from exc

@@ -8,7 +8,13 @@ from typing import Any
 
 from atommic_core.errors import ConfigError
 
-__all__ = ["TOP_LEVEL_SECTIONS", "compose_config", "find_config_dir", "resolve_model_class"]
+__all__ = [
+    "TOP_LEVEL_SECTIONS",
+    "compose_config",
+    "find_config_dir",
+    "resolve_model_class",
+    "validate_config",
+]
 
 TOP_LEVEL_SECTIONS = ("name", "trainer", "exp_manager", "model", "hydra", "seed")
 
@@ -75,8 +81,10 @@ def compose_config(config_path: str | None, config_name: str, overrides: list[st
         with initialize_config_dir(config_dir=str(folder), version_base=None):
             cfg = compose(config_name=name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise ConfigError(f"cannot compose {folder / name}: {first}") from exc
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()] or [repr(exc)]
+        hint = next((ln for ln in lines[1:] if ln.startswith("To append")), None)
+        message = lines[0] + (f" (hint: {hint[0].lower()}{hint[1:]})" if hint else "")
+        raise ConfigError(f"cannot compose {folder / name}: {message}") from exc
     OmegaConf.set_struct(cfg, False)
     cfg.pop("hydra", None)
     validate_sections(cfg)
@@ -106,4 +114,128 @@ def resolve_model_class(cfg: Any) -> type:
     """Look ``model.model_name`` up in the model registry (UnknownNameError if absent)."""
     from atommic_core.registry import models
 
+    if not isinstance(cfg.model.model_name, str):
+        raise ConfigError(f"model.model_name: expected str, found "
+                          f"{type(cfg.model.model_name).__name__} {cfg.model.model_name!r}")
     return models[cfg.model.model_name]
+
+
+_DATA_SECTIONS = ("train_ds", "validation_ds", "test_ds", "predict_ds")
+_PATH_SUFFIXES = ("_path", "_paths", "_dir", "_dirs")
+_NOT_INPUTS = ("output", "save", "log", "cache", "tmp", "checkpoint")
+
+
+def _is_input_path_key(key: str) -> bool:
+    return key.endswith(_PATH_SUFFIXES) and not key.startswith(_NOT_INPUTS)
+
+
+def _check_path(where: str, value: Any, hint: str = "") -> None:
+    values = list(value) if isinstance(value, (list, tuple)) or _is_list(value) else [value]
+    for item in values:
+        if item in (None, "", "None", "none", "null"):
+            continue
+        if not isinstance(item, (str, os.PathLike)):
+            raise ConfigError(f"{where}: expected a path (str), found {type(item).__name__} "
+                              f"{item!r}")
+        if not Path(item).expanduser().exists():
+            raise ConfigError(f"{where}: {item} does not exist{hint}")
+
+
+def _is_list(value: Any) -> bool:
+    from omegaconf import ListConfig
+
+    return isinstance(value, ListConfig)
+
+
+def _data_paths(cfg: Any) -> None:
+    for section in _DATA_SECTIONS:
+        data = cfg.model.get(section)
+        if data is None:
+            continue
+        if not hasattr(data, "items"):
+            raise ConfigError(f"model.{section}: expected a mapping of dataset options, found "
+                              f"{type(data).__name__} {data!r}")
+        for key, value in data.items():
+            if _is_input_path_key(str(key)):
+                _check_path(f"model.{section}.{key}", value,
+                            "; hint: fix the path or override it, e.g. "
+                            f"model.{section}.{key}=/data/...")
+
+
+def _optim_names(cfg: Any) -> None:
+    from atommic_core.registry import optimizers, schedulers
+
+    optim = cfg.model.get("optim")
+    if optim is None:
+        return
+    if not hasattr(optim, "get"):
+        raise ConfigError(f"model.optim: expected a mapping like {{name: adam, lr: 1e-3}}, "
+                          f"found {type(optim).__name__} {optim!r}")
+    if not optim.get("name"):
+        raise ConfigError("missing required key model.optim.name (e.g. name: adam); see "
+                          "python -m atommic_core list optimizers")
+    optimizers.entry(str(optim.name))
+    sched = optim.get("sched")
+    if sched:
+        if not hasattr(sched, "get") or not sched.get("name"):
+            raise ConfigError("missing required key model.optim.sched.name (e.g. name: "
+                              "CosineAnnealing); see python -m atommic_core list schedulers")
+        schedulers.entry(str(sched.name))
+
+
+def _required_for(command: str, cfg: Any, model_cls: type) -> None:
+    from atommic_core.model.modelpt import ModelPT
+
+    model = cfg.model
+    if command == "train":
+        if model.get("train_ds") is None and model_cls.train_dataloader is ModelPT.train_dataloader:
+            raise ConfigError("missing required key model.train_ds (the training data section)")
+        if (model.get("optim") is None
+                and model_cls.configure_optimizers is ModelPT.configure_optimizers):
+            raise ConfigError("missing required key model.optim (e.g. {name: adam, lr: 1e-3})")
+        return
+    split = "test_ds" if command == "test" else "predict_ds"
+    if model.get(split) is None and not (command == "predict" and model.get("test_ds")):
+        raise ConfigError(f"missing required key model.{split} (the data to {command} on)")
+    if not model.get("restore_path"):
+        raise ConfigError(f"missing required key model.restore_path: {command} needs a trained "
+                          "model (a .atommic file or a Lightning .ckpt)")
+
+
+def validate_config(cfg: Any, command: str, model_cls: type) -> None:
+    """Check the whole config before anything runs, so errors are one line and early.
+
+    Checks: required keys for ``command``; ``trainer`` keys, types and precision;
+    ``exp_manager`` keys and types; optimizer and scheduler names (with suggestions); that
+    data paths (``*_path``/``*_dir`` keys of the data sections), ``model.restore_path``,
+    ``model.init_from`` and ``exp_manager.resume_from_checkpoint`` exist.
+
+    Args:
+        cfg: The composed config.
+        command: ``"train"``, ``"test"`` or ``"predict"``.
+        model_cls: The class ``model.model_name`` resolved to.
+
+    Raises:
+        ConfigError: the first problem found; ``UnknownNameError`` for an unknown name.
+    """
+    from omegaconf import OmegaConf
+
+    from atommic_core.exp_manager import ExpManagerConfig, trainer_kwargs
+
+    _required_for(command, cfg, model_cls)
+    trainer = cfg.get("trainer")
+    if trainer is not None and not hasattr(trainer, "items"):
+        raise ConfigError(f"trainer: expected a mapping of Trainer arguments, found {trainer!r}")
+    trainer_kwargs(OmegaConf.to_container(trainer or {}, resolve=True))
+    em = ExpManagerConfig.from_config(
+        OmegaConf.to_container(cfg.get("exp_manager") or {}, resolve=True))
+    if em.resume_from_checkpoint:
+        _check_path("exp_manager.resume_from_checkpoint", em.resume_from_checkpoint)
+    if command == "train":
+        _optim_names(cfg)
+        init = cfg.model.get("init_from")
+        if init is not None:
+            _check_path("model.init_from", init.get("path") if hasattr(init, "get") else init)
+    else:
+        _check_path("model.restore_path", cfg.model.get("restore_path"))
+    _data_paths(cfg)
