@@ -35,3 +35,29 @@ def multicoil_kspace(coils: int = 4, h: int = 32, w: int = 32):
     """(kspace [C, H, W], maps [C, H, W], image [H, W]); centered ortho FFT."""
     maps, image = smooth_maps(coils, h, w), disc_image(h, w)
     return fft2(maps * image), maps, image
+
+
+def write_volume(path, slices=3, coils=4, h=24, w=20, *, maps=True, target="reconstruction_sense",
+                 mask=None, single_coil=False, attrs=None):
+    """Write a tiny fastMRI-layout file; returns (kspace [S, C, H, W], maps) as tensors."""
+    import h5py
+
+    from atommic_rec.physics import ifft2, sense_reduce
+
+    smaps = smooth_maps(coils, h, w)
+    images = torch.stack([disc_image(h, w) * (1 + 0.1 * s) for s in range(slices)])
+    kspace = fft2(smaps * images[:, None])
+    with h5py.File(path, "w") as f:
+        if single_coil:
+            f["kspace"] = fft2(images).numpy()
+        else:
+            f["kspace"] = kspace.numpy()
+        if maps and not single_coil:
+            f["sensitivity_map"] = smaps.expand(slices, -1, -1, -1).numpy()
+        if target:
+            f[target] = sense_reduce(ifft2(kspace), smaps).abs().numpy()
+        if mask is not None:
+            f["mask"] = mask
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+    return kspace, smaps

@@ -69,3 +69,10 @@ def test_complex_channels_roundtrip():
     assert channels_to_complex(ch.half()).dtype == torch.complex64
     with pytest.raises(ValueError, match=r"\[\.\.\., 2, H, W\]"):
         channels_to_complex(torch.randn(3, 5, 4))
+
+
+def test_sense_reduce_broadcasts_maps_over_batch():
+    maps = torch.randn(3, 4, 5, dtype=torch.complex64)
+    coil = torch.randn(2, 3, 4, 5, dtype=torch.complex64)
+    expanded = maps.expand(2, -1, -1, -1)
+    torch.testing.assert_close(sense_reduce(coil, maps), sense_reduce(coil, expanded))

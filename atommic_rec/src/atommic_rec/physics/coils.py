@@ -43,8 +43,11 @@ def _check_pair(image: torch.Tensor, maps: torch.Tensor, name: str, coil_first: 
     check_complex(image, f"{name} image")
     check_complex(maps, f"{name} sensitivity_maps")
     check_ndim(maps, 3, f"{name} sensitivity_maps", "[..., C, H, W]")
-    want = maps.ndim if coil_first else maps.ndim - 1
-    if image.ndim != want or image.shape[-2:] != maps.shape[-2:]:
+    if coil_first:  # maps may broadcast over leading (batch) dims
+        ok = image.ndim >= maps.ndim and image.shape[-3:] == maps.shape[-3:]
+    else:
+        ok = image.ndim == maps.ndim - 1 and image.shape[-2:] == maps.shape[-2:]
+    if not ok:
         layout = "[B, C, H, W]" if coil_first else "[B, H, W]"
         raise ValueError(
             f"{name}: expected image {layout} matching sensitivity_maps "

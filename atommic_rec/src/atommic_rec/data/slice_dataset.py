@@ -1,0 +1,279 @@
+"""Slice-level dataset over fastMRI-layout HDF5 files.
+
+File layout (fastMRI): ``kspace`` ``[slices, coils, H, W]`` complex (or single-coil
+``[slices, H, W]``); optional ``sensitivity_map`` (same shape), ``mask`` (``[W]``, ``[H, W]``,
+``[slices, W]`` or ``[slices, H, W]``), a target (``reconstruction_sense``,
+``reconstruction_rss`` or ``target``, ``[slices, H', W']``); attrs ``max``, ``norm``,
+``acquisition``, ``patient_id``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from atommic_core.errors import AtommicError
+
+__all__ = ["DataFileError", "SliceDataset", "VolumeInfo", "list_files"]
+
+DEFAULT_TARGET_KEYS = ("reconstruction_sense", "reconstruction_rss", "target")
+
+
+class DataFileError(AtommicError, ValueError):
+    """An HDF5 file is missing, corrupt or does not follow the expected layout."""
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """What :class:`SliceDataset` learned about one file when it was checked."""
+
+    path: Path
+    num_slices: int
+    multicoil: bool
+    target_key: str | None
+    has_maps: bool
+    mask_layout: str | None  # "lines", "points", "slice_lines", "slice_points" or None
+    max_value: float  # NaN when unknown until read
+    attrs: dict[str, Any]
+
+
+def list_files(root: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """HDF5 files of a folder (sorted ``*.h5``), a list file (one path a line) or a list.
+
+    Args:
+        root: Folder, text file (paths relative to its folder; ``#`` starts a comment) or a
+            sequence of paths.
+
+    Returns:
+        The file paths, in order.
+    """
+    if isinstance(root, str | os.PathLike):
+        root = Path(root)
+        if root.is_dir():
+            return sorted(p for p in root.iterdir() if p.suffix in (".h5", ".hdf5"))
+        if root.is_file() and root.suffix not in (".h5", ".hdf5"):
+            lines = (ln.split("#", 1)[0].strip() for ln in root.read_text().splitlines())
+            return [(root.parent / ln) if not Path(ln).is_absolute() else Path(ln)
+                    for ln in lines if ln]
+        if root.is_file():
+            return [root]
+        raise DataFileError(f"data root {str(root)!r}: expected a folder of .h5 files or a list "
+                            "file; found nothing there")
+    return [Path(p) for p in root]
+
+
+class SliceDataset(Dataset):
+    """One example per slice of every volume; files are checked once, opened once per worker.
+
+    Each item is a dict ``kspace`` (complex64 ``[C, H, W]``, ``C = 1`` for single-coil),
+    optional ``sensitivity_maps`` (complex64 ``[C, H, W]``), ``mask`` (float32 ``[1, 1, W]`` or
+    ``[1, H, W]``), ``target`` (float32 ``[H', W']``), plus ``max_value`` (target volume max, NaN
+    if unknown), ``fname`` (file base name) and ``slice_idx``, passed through ``transform``.
+
+    Args:
+        root: Folder of ``.h5`` files, a list file, or a sequence of paths.
+        transform: Callable ``sample -> sample`` (e.g. a
+            :class:`~atommic_rec.transforms.Compose`).
+        sample_rate: Fraction of slices kept (random, from ``seed``).
+        volume_sample_rate: Fraction of volumes kept instead (not both).
+        seed: Seed of the sub-sampling.
+        skip_bad_files: Skip bad files with a warning instead of raising.
+        target_keys: Target dataset names, first found wins.
+        kspace_key: Name of the k-space dataset.
+        sensitivity_key: Name of the sensitivity-map dataset.
+        mask_key: Name of the mask dataset.
+    """
+
+    def __init__(self, root: str | os.PathLike | Sequence[str | os.PathLike],
+                 transform: Callable[[dict[str, Any]], Any] | None = None,
+                 sample_rate: float = 1.0, volume_sample_rate: float | None = None,
+                 seed: int = 0, skip_bad_files: bool = False,
+                 target_keys: Sequence[str] = DEFAULT_TARGET_KEYS, kspace_key: str = "kspace",
+                 sensitivity_key: str = "sensitivity_map", mask_key: str = "mask") -> None:
+        if volume_sample_rate is not None and sample_rate != 1.0:
+            raise ValueError("SliceDataset: expected sample_rate or volume_sample_rate, not both; "
+                             f"found {sample_rate} and {volume_sample_rate}")
+        rate = sample_rate if volume_sample_rate is None else volume_sample_rate
+        if not 0 < rate <= 1:
+            raise ValueError(f"SliceDataset: expected a sample rate in (0, 1]; found {rate}")
+        self.transform = transform
+        self.keys = {"kspace": kspace_key, "maps": sensitivity_key, "mask": mask_key}
+        self.target_keys = tuple(target_keys)
+        rng = np.random.default_rng(seed)
+        self.volumes = self._check_all(list_files(root), skip_bad_files)
+        if volume_sample_rate is not None:
+            keep = max(round(len(self.volumes) * volume_sample_rate), 1)
+            idx = np.sort(rng.permutation(len(self.volumes))[:keep])
+            self.volumes = [self.volumes[i] for i in idx]
+        self.examples = [(v, s) for v in range(len(self.volumes))
+                         for s in range(self.volumes[v].num_slices)]
+        if sample_rate < 1.0:
+            keep = max(round(len(self.examples) * sample_rate), 1)
+            idx = np.sort(rng.permutation(len(self.examples))[:keep])
+            self.examples = [self.examples[i] for i in idx]
+        self._handles: dict[int, h5py.File] = {}
+        self._volume_max: dict[int, float] = {}
+        self._pid = os.getpid()
+
+    # -- checking ------------------------------------------------------------------------
+    def _check_all(self, paths: list[Path], skip: bool) -> list[VolumeInfo]:
+        volumes = []
+        for path in paths:
+            try:
+                volumes.append(self._check_file(path))
+            except DataFileError as exc:
+                if not skip:
+                    raise
+                warnings.warn(f"skipping bad file: {exc}", stacklevel=3)
+        if not volumes:
+            raise DataFileError(f"SliceDataset: expected at least one valid .h5 file; found "
+                                f"{len(paths)} file(s), none usable")
+        return volumes
+
+    def _check_file(self, path: Path) -> VolumeInfo:
+        try:
+            with h5py.File(path, "r") as f:
+                return self._inspect(path, f)
+        except DataFileError:
+            raise
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            raise DataFileError(f"{path}: cannot be read as HDF5 (missing, truncated or "
+                                f"corrupt): {exc}") from exc
+
+    def _inspect(self, path: Path, f: h5py.File) -> VolumeInfo:
+        def bad(what: str) -> DataFileError:
+            return DataFileError(f"{path}: {what}")
+
+        key = self.keys["kspace"]
+        if key not in f or not isinstance(f[key], h5py.Dataset):
+            raise bad(f"expected a {key!r} dataset; found keys {sorted(f.keys())}")
+        kspace = f[key]
+        if kspace.ndim not in (3, 4) or kspace.dtype.kind != "c" or kspace.shape[0] < 1:
+            raise bad(f"expected {key!r} complex [slices, coils, H, W] or [slices, H, W]; "
+                      f"found {kspace.dtype} {kspace.shape}")
+        _touch(kspace)  # a truncated file fails here, at construction, not mid-epoch
+        slices, grid = kspace.shape[0], kspace.shape[-2:]
+        has_maps = self.keys["maps"] in f
+        if has_maps:
+            maps = f[self.keys["maps"]]
+            if maps.shape != kspace.shape:
+                raise bad(f"expected {self.keys['maps']!r} of shape {kspace.shape} like "
+                          f"k-space; found {maps.shape}")
+            _touch(maps)
+        target_key = next((k for k in self.target_keys if k in f), None)
+        if target_key is not None:
+            target = f[target_key]
+            if target.ndim != 3 or target.shape[0] != slices:
+                raise bad(f"expected {target_key!r} of shape [{slices}, H, W]; "
+                          f"found {target.shape}")
+            _touch(target)
+        mask_layout = None
+        if self.keys["mask"] in f:
+            mask_layout = _mask_layout(f[self.keys["mask"]].shape, slices, grid)
+            if mask_layout is None:
+                raise bad(f"expected {self.keys['mask']!r} of shape [W], [H, W], [slices, W] or "
+                          f"[slices, H, W] for k-space {kspace.shape}; "
+                          f"found {f[self.keys['mask']].shape}")
+        attrs = {k: _plain_attr(v) for k, v in f.attrs.items()}
+        max_value = float(attrs["max"]) if target_key == "reconstruction_rss" and \
+            "max" in attrs else math.nan
+        return VolumeInfo(path, slices, kspace.ndim == 4, target_key, has_maps, mask_layout,
+                          max_value, attrs)
+
+    # -- reading -------------------------------------------------------------------------
+    def _file(self, index: int) -> h5py.File:
+        if os.getpid() != self._pid:  # forked worker: never share the parent's handles
+            self._handles, self._pid = {}, os.getpid()
+        handle = self._handles.get(index)
+        if handle is None:
+            handle = self._handles[index] = h5py.File(self.volumes[index].path, "r")
+        return handle
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> Any:
+        """The sample of example ``index`` (a dict, or what ``transform`` returns)."""
+        vol, slice_idx = self.examples[index]
+        info = self.volumes[vol]
+        try:
+            sample = self._read(vol, info, slice_idx)
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            raise DataFileError(f"{info.path}: failed to read slice {slice_idx}: {exc}") from exc
+        return self.transform(sample) if self.transform is not None else sample
+
+    def _read(self, vol: int, info: VolumeInfo, slice_idx: int) -> dict[str, Any]:
+        f = self._file(vol)
+        kspace = _complex(f[self.keys["kspace"]][slice_idx])
+        sample: dict[str, Any] = {
+            "kspace": kspace if info.multicoil else kspace.unsqueeze(0),
+            "fname": info.path.name,
+            "slice_idx": slice_idx,
+            "max_value": self._max_value(vol, info),
+        }
+        if info.has_maps:
+            maps = _complex(f[self.keys["maps"]][slice_idx])
+            sample["sensitivity_maps"] = maps if info.multicoil else maps.unsqueeze(0)
+        if info.target_key is not None:
+            target = torch.from_numpy(np.asarray(f[info.target_key][slice_idx]))
+            sample["target"] = (target.abs() if target.is_complex() else target).float()
+        if info.mask_layout is not None:
+            sample["mask"] = _read_mask(f[self.keys["mask"]], info.mask_layout, slice_idx)
+        return sample
+
+    def _max_value(self, vol: int, info: VolumeInfo) -> float:
+        if not math.isnan(info.max_value) or info.target_key is None:
+            return info.max_value
+        if vol not in self._volume_max:  # read the (small) target volume once per process
+            target = np.asarray(self._file(vol)[info.target_key])
+            self._volume_max[vol] = float(np.abs(target).max())
+        return self._volume_max[vol]
+
+    def close(self) -> None:
+        """Close the open file handles of this process."""
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_handles"] = {}  # h5py handles do not pickle; workers reopen lazily
+        return state
+
+
+def _touch(dataset: h5py.Dataset) -> None:
+    if dataset.size:
+        dataset[(-1,) * dataset.ndim]
+
+
+def _complex(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.complex64))
+
+
+def _plain_attr(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _mask_layout(shape: tuple[int, ...], slices: int, grid: tuple[int, int]) -> str | None:
+    h, w = grid
+    layouts = {(w,): "lines", (h, w): "points", (slices, w): "slice_lines",
+               (slices, h, w): "slice_points"}
+    return layouts.get(tuple(shape))
+
+
+def _read_mask(dataset: h5py.Dataset, layout: str, slice_idx: int) -> torch.Tensor:
+    array = dataset[slice_idx] if layout.startswith("slice_") else dataset[()]
+    mask = torch.from_numpy(np.asarray(array, dtype=np.float32))
+    return mask.reshape(1, 1, -1) if mask.ndim == 1 else mask.unsqueeze(0)

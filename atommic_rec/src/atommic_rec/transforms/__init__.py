@@ -1,0 +1,42 @@
+"""Small sample-dict transforms for reconstruction, composed as a plain list from YAML.
+
+Default order: ``crop``/``pad`` -> ``mask`` -> ``sensitivity_maps`` -> ``target`` ->
+``initial_image`` -> ``normalize`` -> ``finalize``.
+"""
+
+from atommic_rec.transforms.coils import (
+    EstimateSensitivityMaps,
+    InitialImage,
+    Target,
+    count_center_lines,
+)
+from atommic_rec.transforms.compose import (
+    TRANSFORMS,
+    Compose,
+    build_transforms,
+    register_transform,
+)
+from atommic_rec.transforms.finalize import SAMPLE_KEYS, Finalize
+from atommic_rec.transforms.masking import Mask, acceleration_of
+from atommic_rec.transforms.normalize import Normalize, normalization_factor
+from atommic_rec.transforms.spatial import Crop, ZeroPad, center_crop_or_pad
+
+__all__ = [
+    "SAMPLE_KEYS",
+    "TRANSFORMS",
+    "Compose",
+    "Crop",
+    "EstimateSensitivityMaps",
+    "Finalize",
+    "InitialImage",
+    "Mask",
+    "Normalize",
+    "Target",
+    "ZeroPad",
+    "acceleration_of",
+    "build_transforms",
+    "center_crop_or_pad",
+    "count_center_lines",
+    "normalization_factor",
+    "register_transform",
+]
