@@ -22,7 +22,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import IO, Any
 
 from atommic_core.errors import AtommicError
@@ -35,7 +35,9 @@ __all__ = [
     "WEIGHTS_NAME",
     "ArchiveError",
     "ArchiveReader",
+    "remove_folder",
     "sha256_of_file",
+    "temporary_folder",
     "write_archive",
 ]
 
@@ -190,6 +192,7 @@ class ArchiveReader:
                 if member.name in self.members:
                     raise ArchiveError(f"refusing {self.path}: member {member.name!r} repeats")
                 self.members[member.name] = member
+            self._check_end_marker(size)
             self.manifest = self._read_manifest()
         except tarfile.TarError as exc:
             self.close()
@@ -197,6 +200,19 @@ class ArchiveReader:
         except BaseException:
             self.close()
             raise
+
+    def _check_end_marker(self, size: int) -> None:
+        # A complete tar ends with two zero blocks; without them the file was cut short.
+        end = self._tar.offset
+        marker = 2 * tarfile.BLOCKSIZE
+        with open(self.path, "rb") as f:
+            f.seek(end)
+            tail = f.read(marker)
+        if len(tail) < marker or tail.count(0) != marker:
+            raise ArchiveError(
+                f"refusing {self.path}: the file is truncated (no end-of-archive marker after "
+                f"byte {end}, file has {size} bytes); download or copy it again"
+            )
 
     def _read_manifest(self) -> dict[str, Any]:
         if MANIFEST_NAME not in self.members:
@@ -317,7 +333,3 @@ def remove_folder(folder: str) -> None:
     """Remove a folder made by :func:`temporary_folder`; missing folders are fine."""
     shutil.rmtree(folder, ignore_errors=True)
 
-
-def iter_chunks(f: IO[bytes]) -> Iterator[bytes]:
-    """Yield 1 MiB chunks of a binary file object."""
-    yield from iter(lambda: f.read(_CHUNK), b"")
