@@ -107,6 +107,8 @@ def test_plain_torch_checkpoint_is_not_an_archive(sandbox, tmp_path):
     ("sub/../../evil.txt", r"outside the archive"),
     ("/tmp/evil.txt", r"absolute path"),
     ("sub/ok.txt", r"subfolder"),
+    (".._evil.txt", r"not named <content hash>_<file name>"),
+    ("0123456789abcdef_..", r"not named <content hash>_<file name>"),
 ])
 def test_member_paths(sandbox, tmp_path, name, message):
     members = {**_good_members(), name: b"x"}

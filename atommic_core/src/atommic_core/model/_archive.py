@@ -281,17 +281,16 @@ class ArchiveReader:
         self._verify(name, hashlib.sha256(data).hexdigest())
         return data.decode("utf-8")
 
-    def extract(self, name: str, folder: str) -> str:
-        """Copy one member into ``folder`` while hashing it, then verify its checksum.
+    def extract(self, name: str, dest: str) -> str:
+        """Copy one member to ``dest`` while hashing it, then verify its checksum.
 
         Args:
             name: Member name.
-            folder: Existing folder (a temporary one) to write into.
+            dest: File path inside a temporary folder; its parent folder must exist.
 
         Returns:
-            The path of the extracted file. A file failing its checksum is deleted.
+            ``dest``. A file failing its checksum is deleted.
         """
-        dest = os.path.join(folder, name)
         digest = hashlib.sha256()
         try:
             with self._open(name) as src, open(dest, "wb") as out:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import warnings
 import weakref
 from collections.abc import Mapping
@@ -152,6 +153,17 @@ def _load_state(model: ModelPT, state: dict[str, torch.Tensor], strict: bool, pa
                       UserWarning, stacklevel=4)
 
 
+def _extract_artifact(archive: ArchiveReader, name: str, folder: str) -> str:
+    # <hash>_<basename> goes to <folder>/<hash>/<basename>: the file keeps its own name,
+    # so saving the restored model again gives the same member name.
+    digest, _, basename = name.partition("_")
+    if not re.fullmatch(r"[0-9a-f]{8,64}", digest) or basename in ("", ".", ".."):
+        raise ArchiveError(f"refusing {archive.path}: artifact member {name!r} is not named "
+                           "<content hash>_<file name>")
+    os.makedirs(os.path.join(folder, digest), exist_ok=True)
+    return archive.extract(name, os.path.join(folder, digest, basename))
+
+
 def restore_model(
     cls: type[ModelPT],
     restore_path: str | os.PathLike,
@@ -176,8 +188,9 @@ def restore_model(
         model_cls = _pick_class(cls, target, path)
         folder = temporary_folder("atommic_restore_")
         try:
-            files = {name: archive.extract(name, folder) for name in archive.artifact_names()}
-            weights_file = archive.extract(WEIGHTS_NAME, folder)
+            files = {name: _extract_artifact(archive, name, folder)
+                     for name in archive.artifact_names()}
+            weights_file = archive.extract(WEIGHTS_NAME, os.path.join(folder, WEIGHTS_NAME))
             state = _load_weights(weights_file, path)
             os.unlink(weights_file)  # the mmap stays valid; the folder keeps artifacts only
             with _artifacts.restoring(files):
