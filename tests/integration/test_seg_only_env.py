@@ -1,0 +1,55 @@
+"""Separability: an environment with only atommic-core + atommic-seg works and knows no REC."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def run_seg(seg_only_python, subprocess_env, tmp_path):
+    """Run the seg-only Python with ``args`` in a temp folder."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(seg_only_python), *args], cwd=tmp_path, env=subprocess_env,
+                              capture_output=True, text=True, timeout=300)
+
+    return run
+
+
+def test_only_core_and_seg_are_installed(run_seg):
+    code = ("import importlib.metadata as m, importlib.util as u;"
+            "print(sorted(d.metadata['Name'] for d in m.distributions()"
+            " if d.metadata['Name'].startswith('atommic')));"
+            "print([n for n in ('atommic_rec', 'atommic_qi', 'atommic_mtl') if u.find_spec(n)])")
+    proc = run_seg("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["['atommic-core', 'atommic-seg']", "[]"]
+
+
+def test_list_shows_seg_only(run_seg):
+    proc = run_seg("-m", "atommic_core", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    sections = json.loads(proc.stdout)
+    plugins = {p["name"]: p for p in sections["plugins"]}
+    assert sorted(plugins) == ["core", "seg"]
+    assert plugins["seg"]["distribution"] == "atommic-seg" and plugins["seg"]["error"] is None
+    providers = {row["distribution"] for kind in ("models", "optimizers", "schedulers")
+                 for row in sections[kind]}
+    assert providers <= {"atommic-core", "atommic-seg"}
+
+
+def test_asking_for_a_rec_model_is_a_clear_unknown_name_error(run_seg, tmp_path):
+    (tmp_path / "varnet.yaml").write_text(
+        "trainer:\n  max_epochs: 1\nexp_manager: {}\nmodel:\n  model_name: VarNet\n")
+    proc = run_seg("-m", "atommic_core", "train",
+                "--config-path", str(tmp_path), "--config-name", "varnet")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: Unknown model 'VarNet'.") and "Available:" in lines[0]
+    assert "Traceback" not in proc.stderr
