@@ -8,7 +8,13 @@ A plugin is an installed distribution with an entry point in the group ``atommic
     [project.entry-points.atommic]
     myplugin = "my_package.plugin"
 
-whose target module holds functions decorated with ``@atommic_core.hookimpl``.
+whose target module holds functions decorated with ``@atommic_core.hookimpl``. A hookimpl
+whose name matches no hookspec (a typo) makes its plugin fail to load, with a suggestion.
+
+A collection that needs hooks of its own (``atommic_register_masks``, ...) writes them in its
+own hookspecs module with :data:`hookspec` and names that module in its entry-point module:
+``ATOMMIC_HOOKSPECS = ["atommic_rec.hookspecs"]``; the manager adds those specs before it
+checks hook names. Hooks evolve only by adding arguments.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ def atommic_register_models(register: Callable[[str, type], None]) -> None:
     Args:
         register: Call ``register(name, model_cls)`` once per model; ``model_cls`` must be a
             subclass of :class:`atommic_core.ModelPT`. The host checks the name and rejects
-            duplicates with a :class:`~atommic_core.errors.PluginError`.
+            duplicates with a :class:`~atommic_core.errors.PluginError`. If the hook raises,
+            the plugin's entries are dropped with a ``PluginLoadWarning`` (strict mode raises).
 
     Called:
         Once per process, the first time the model registry is read, for every plugin in

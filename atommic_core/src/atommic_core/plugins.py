@@ -151,8 +151,11 @@ def call_each(hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
     """
     results = []
     for impl in getattr(get_plugin_manager().hook, hook).get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        args = {a: kwargs[a] for a in impl.argnames}  # an impl may take fewer than the spec
         try:
-            results.append((impl.plugin_name, impl.function(**kwargs)))
+            results.append((impl.plugin_name, impl.function(**args)))
         except Exception as exc:  # noqa: BLE001 - isolate the plugin, like an import error
             mark_failed(impl.plugin_name, exc, during=hook)
     return results
