@@ -1,0 +1,130 @@
+"""The seven segmentation models: registration, shapes, one gradient step, blocks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from atommic_core.errors import ConfigError
+from atommic_seg.models import MODELS
+from atommic_seg.nets.blocks import AttentionGate
+from atommic_seg.nets.lambda_layer import LambdaLayer
+from atommic_seg.nets.transformer import PatchEmbedding
+
+TINY = {
+    "SegmentationUNet": {"channels": 4, "num_pool_layers": 2},
+    "SegmentationUNet3D": {"channels": 4, "num_pool_layers": 2},
+    "SegmentationAttentionUNet": {"channels": 4, "num_pool_layers": 2},
+    "SegmentationLambdaUNet": {"channels": 8, "num_pool_layers": 2, "lambda_levels": 2,
+                               "lambda_heads": 2, "lambda_query_depth": 4,
+                               "lambda_receptive_field": 3},
+    "SegmentationDynUNet": {"kernel_sizes": [3, 3, 3], "strides": [1, 2, 2],
+                            "filters": [4, 8, 16], "residual": True,
+                            "deep_supervision_heads": 1},
+    "SegmentationVNet": {"channels": 4, "num_levels": 2, "kernel_size": 3},
+    "SegmentationUNETR": {"img_size": [8, 8, 8], "patch_size": 4, "feature_size": 4,
+                          "hidden_size": 16, "num_layers": 2, "num_heads": 2},
+}
+DIMS = {"SegmentationUNet": [2], "SegmentationUNet3D": [3], "SegmentationVNet": [3, 2],
+        "SegmentationUNETR": [3, 2]}
+
+
+def _cases():
+    for name in MODELS:
+        for dims in DIMS.get(name, [2, 3]):
+            yield pytest.param(name, dims, id=f"{name}-{dims}d")
+
+
+def _build(name, dims, **extra):
+    cfg = {"num_classes": 3, **TINY[name], **extra}
+    if name not in ("SegmentationUNet", "SegmentationUNet3D"):
+        cfg["dimensionality"] = dims
+    if name == "SegmentationUNETR":
+        cfg["img_size"] = [8] * dims
+    torch.manual_seed(0)
+    return MODELS[name](cfg)
+
+
+def test_all_seven_models_are_registered():
+    from atommic_core.registry import models
+
+    for name, cls in MODELS.items():
+        assert models[name] is cls
+    assert len(MODELS) == 7
+
+
+@pytest.mark.parametrize(("name", "dims"), list(_cases()))
+def test_shapes_and_one_gradient_step(name, dims):
+    model = _build(name, dims)
+    spatial = (6, 11, 9) if dims == 3 else (11, 9)  # odd sizes: padded and cropped back
+    image = torch.randn(2, 1, *spatial)
+    target = torch.randint(0, 3, (2, *spatial))
+    model.eval()
+    with torch.no_grad():
+        logits = model(image)
+    assert logits.shape == (2, 3, *spatial) and logits.dtype == torch.float32
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = model.compute_loss(model(image), target)
+    assert torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    opt.step()
+    changed = sum(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+    assert changed >= len(before) // 2
+
+
+def test_complex_multilabel_input_channels():
+    model = _build("SegmentationUNet", 2, complex_data=True, label_mode="multilabel")
+    assert model.in_channels == 2
+    logits = model(torch.randn(1, 2, 8, 8))
+    target = (torch.rand(1, 3, 8, 8) > 0.5).float()
+    assert model.to_labels(logits).shape == (1, 3, 8, 8)
+    assert torch.isfinite(model.compute_loss(logits, target))
+
+
+def test_dynunet_deep_supervision_only_in_training():
+    model = _build("SegmentationDynUNet", 2)
+    x = torch.randn(1, 1, 8, 8)
+    model.train()
+    outs = model(x)
+    assert isinstance(outs, list) and outs[0].shape == (1, 3, 8, 8)
+    assert outs[1].shape == (1, 3, 4, 4)
+    model.eval()
+    assert model(x).shape == (1, 3, 8, 8)
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="2D"):
+        MODELS["SegmentationUNet"]({"dimensionality": 3})
+    with pytest.raises(ConfigError, match="img_size"):
+        MODELS["SegmentationUNETR"]({"num_classes": 2})
+    with pytest.raises(ConfigError, match="class_names"):
+        MODELS["SegmentationUNet"]({"num_classes": 3, "class_names": ["a"]})
+
+
+def test_attention_gate_weights_skip_in_unit_interval():
+    gate = AttentionGate(2, skip_channels=3, gate_channels=5, inter_channels=2)
+    x = torch.rand(1, 3, 8, 8)
+    out = gate(x, torch.randn(1, 5, 4, 4))
+    assert out.shape == x.shape
+    assert (out <= x + 1e-6).all() and (out >= 0).all()  # x * alpha, alpha in (0, 1)
+
+
+def test_lambda_layer_content_is_global():
+    torch.manual_seed(0)
+    layer = LambdaLayer(2, 4, 8, query_depth=4, heads=2, receptive_field=3).eval()
+    x = torch.randn(1, 4, 9, 9)
+    y = layer(x)
+    assert y.shape == (1, 8, 9, 9)
+    x2 = x.clone()
+    x2[..., 0, 0] += 5.0  # far corner: outside the local receptive field of the centre
+    assert not torch.allclose(layer(x2)[..., 5, 5], y[..., 5, 5])
+
+
+def test_patch_embedding_interpolates_positions():
+    emb = PatchEmbedding(3, 1, 8, patch_size=2, grid_size=(2, 2, 2))
+    tokens, grid = emb(torch.randn(1, 1, 4, 6, 8))
+    assert grid == (2, 3, 4) and tokens.shape == (1, 24, 8)
