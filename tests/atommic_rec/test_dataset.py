@@ -1,0 +1,166 @@
+import math
+import pickle
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from rec_synthetic import write_volume
+from torch.utils.data import DataLoader
+
+from atommic_core.errors import ConfigError
+from atommic_rec.data import DataFileError, SliceDataset, build_rec_dataset
+
+MASK = {"type": "random1d", "accelerations": [4], "center_fractions": [0.2]}
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    write_volume(tmp_path / "a.h5", slices=3, attrs={"max": 9.0, "patient_id": "p1"})
+    write_volume(tmp_path / "b.h5", slices=2, maps=False, target="reconstruction_rss",
+                 attrs={"max": 5.0})
+    return tmp_path
+
+
+def test_raw_items_and_layouts(data_dir):
+    ds = SliceDataset(data_dir)
+    assert len(ds) == 5 and [v.path.name for v in ds.volumes] == ["a.h5", "b.h5"]
+    item = ds[1]
+    assert item["kspace"].dtype == torch.complex64 and item["kspace"].shape == (4, 24, 20)
+    assert item["sensitivity_maps"].shape == (4, 24, 20)
+    assert item["target"].dtype == torch.float32 and item["target"].shape == (24, 20)
+    assert item["fname"] == "a.h5" and item["slice_idx"] == 1
+    with h5py.File(data_dir / "a.h5") as f:
+        np.testing.assert_array_equal(item["kspace"].numpy(), f["kspace"][1])
+        # max_value is the target volume max (reconstruction_sense has no fastMRI attr)
+        assert item["max_value"] == pytest.approx(float(f["reconstruction_sense"][()].max()))
+    last = ds[4]
+    assert "sensitivity_maps" not in last and last["max_value"] == 5.0  # fastMRI attrs max
+    assert ds.volumes[0].attrs["patient_id"] == "p1"
+
+
+def test_single_coil_and_file_masks(tmp_path):
+    mask = np.zeros(20, dtype=np.float32)
+    mask[::3] = 1
+    write_volume(tmp_path / "s.h5", slices=2, single_coil=True, target=None, mask=mask)
+    ds = SliceDataset(tmp_path)
+    item = ds[0]
+    assert item["kspace"].shape == (1, 24, 20) and math.isnan(item["max_value"])
+    assert item["mask"].shape == (1, 1, 20) and torch.equal(item["mask"][0, 0],
+                                                           torch.from_numpy(mask))
+    (tmp_path / "per_slice").mkdir()
+    write_volume(tmp_path / "per_slice" / "p.h5", slices=2, mask=np.ones((2, 24, 20), np.float32))
+    assert SliceDataset(tmp_path / "per_slice")[1]["mask"].shape == (1, 24, 20)
+
+
+def test_list_file_and_sample_rates(data_dir):
+    (data_dir / "files.txt").write_text("# one volume\nb.h5\n")
+    assert len(SliceDataset(data_dir / "files.txt")) == 2
+    assert len(SliceDataset([data_dir / "a.h5"])) == 3
+    a = SliceDataset(data_dir, sample_rate=0.6, seed=1)
+    b = SliceDataset(data_dir, sample_rate=0.6, seed=1)
+    assert len(a) == 3 and a.examples == b.examples
+    vol = SliceDataset(data_dir, volume_sample_rate=0.5, seed=3)
+    assert len(vol.volumes) == 1 and len(vol) == vol.volumes[0].num_slices
+    with pytest.raises(ValueError, match="not both"):
+        SliceDataset(data_dir, sample_rate=0.5, volume_sample_rate=0.5)
+
+
+def test_bad_files_named_or_skipped(data_dir):
+    (data_dir / "broken.h5").write_bytes(b"not an hdf5 file at all")
+    with h5py.File(data_dir / "nokspace.h5", "w") as f:
+        f["image"] = np.zeros((2, 4, 4), np.float32)
+    with pytest.raises(DataFileError, match=r"broken\.h5"):
+        SliceDataset(data_dir)
+    with pytest.warns(UserWarning) as record:
+        ds = SliceDataset(data_dir, skip_bad_files=True)
+    messages = " | ".join(str(w.message) for w in record)
+    assert "broken.h5" in messages and "nokspace.h5: expected a 'kspace' dataset" in messages
+    assert len(ds) == 5
+
+
+def test_truncated_file_fails_at_construction(tmp_path):
+    write_volume(tmp_path / "t.h5", slices=4)
+    data = (tmp_path / "t.h5").read_bytes()
+    (tmp_path / "t.h5").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataFileError, match=r"t\.h5"):
+        SliceDataset(tmp_path)
+
+
+def test_inconsistent_shapes_are_reported(tmp_path):
+    write_volume(tmp_path / "m.h5", slices=2)
+    with h5py.File(tmp_path / "m.h5", "a") as f:
+        del f["sensitivity_map"]
+        f["sensitivity_map"] = np.zeros((2, 3, 24, 20), np.complex64)
+    with pytest.raises(DataFileError, match=r"sensitivity_map.*shape"):
+        SliceDataset(tmp_path)
+
+
+def test_handles_opened_once_per_process_and_pickle(data_dir, monkeypatch):
+    ds = SliceDataset(data_dir)
+    opened = []
+    real = h5py.File
+
+    def counting(*args, **kwargs):
+        opened.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(h5py, "File", counting)
+    for i in range(len(ds)):
+        ds[i]
+    for i in range(len(ds)):
+        ds[i]
+    assert len(opened) == 2  # one handle per file, reused across items
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone._handles == {} and len(clone) == len(ds)
+    ds.close()
+
+
+def test_build_rec_dataset_contract_and_collate(data_dir):
+    cfg = {"data_path": str(data_dir), "mask_args": MASK, "crop_size": [16, 16]}
+    ds = build_rec_dataset(cfg, "validation")
+    batch = next(iter(DataLoader(ds, batch_size=2, num_workers=0)))
+    assert batch["masked_kspace"].shape == (2, 4, 16, 16)
+    assert batch["masked_kspace"].dtype == torch.complex64
+    assert batch["sensitivity_maps"].dtype == torch.complex64
+    assert batch["mask"].shape == (2, 1, 1, 16) and batch["mask"].dtype == torch.float32
+    assert batch["initial_image"].shape == (2, 16, 16)
+    assert batch["initial_image"].dtype == torch.complex64
+    assert batch["target"].shape == (2, 16, 16) and batch["target"].dtype == torch.float32
+    assert batch["fname"] == ["a.h5", "a.h5"] and batch["slice_idx"].tolist() == [0, 1]
+    for key in ("max_value", "scale", "acceleration"):
+        assert batch[key].shape == (2,)
+    # max-normalised input; target un-normalises with scale
+    assert batch["initial_image"][0].abs().max() == pytest.approx(1.0)
+    # validation masks are deterministic per file; training masks are not by default
+    again = build_rec_dataset(cfg, "validation")[0]["mask"]
+    assert torch.equal(ds[0]["mask"], again)
+    train = build_rec_dataset(cfg, "train")
+    assert any(not torch.equal(train[0]["mask"], train[0]["mask"]) for _ in range(5))
+
+
+def test_build_rec_dataset_rss_and_split_folders(tmp_path):
+    (tmp_path / "val").mkdir()
+    write_volume(tmp_path / "val" / "v.h5", slices=1, target="reconstruction_rss", maps=False)
+    ds = build_rec_dataset({"data_path": str(tmp_path), "coil_combination_method": "rss",
+                            "mask_args": MASK, "normalize": "none"}, "validation")
+    item = ds[0]
+    assert ds.volumes[0].target_key == "reconstruction_rss" and item["scale"] == 1.0
+    assert torch.allclose(item["initial_image"].imag, torch.zeros(()))
+
+
+def test_build_rec_dataset_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="data_path"):
+        build_rec_dataset({}, "train")
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_rec_dataset({"data_path": str(tmp_path / "nope")}, "train")
+
+
+def test_workers_read_in_parallel(data_dir):
+    ds = build_rec_dataset({"data_path": str(data_dir), "mask_args": MASK}, "test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        items = list(DataLoader(ds, batch_size=None, num_workers=2))
+    assert len(items) == len(ds)
+    torch.testing.assert_close(items[3]["target"], ds[3]["target"])
