@@ -14,7 +14,7 @@ def _np_fft(x, centered, norm, inverse=False, axes=(-2, -1)):
     return f(x, axes=axes, norm=norm)
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 7, 9), (5, 6)])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 7, 9), (5, 6), (1, 6, 10), (3, 4, 12)])
 @pytest.mark.parametrize("centered", [True, False])
 @pytest.mark.parametrize("norm", ["ortho", "backward", "forward", "none"])
 def test_fft_matches_numpy(shape, centered, norm):
@@ -69,6 +69,8 @@ def test_bad_inputs_raise_value_error():
         fft2(torch.randn(4, 4, dtype=torch.complex64), normalization="unitary")
     with pytest.raises(ValueError, match="spatial_dims"):
         fft2(torch.randn(4, 4, dtype=torch.complex64), spatial_dims=(1, 2))
+    with pytest.raises(ValueError, match="spatial_dims"):
+        fft2(torch.randn(4, 4, dtype=torch.complex64), spatial_dims=(1, -1))
 
 
 def test_does_not_modify_input():
@@ -77,3 +79,11 @@ def test_does_not_modify_input():
     fft2(x)
     ifft2(x, centered=False)
     torch.testing.assert_close(x, before)
+
+
+def test_centered_fft_gradients_match_numpy_adjoint():
+    x = torch.randn(2, 6, 10, dtype=torch.complex64, requires_grad=True)
+    w = torch.randn(2, 6, 10, dtype=torch.complex64)
+    (fft2(x) * w.conj()).real.sum().backward()
+    # ortho FFT is unitary: d/dx Re<F x, w> = F^H w = ifft2(w)
+    torch.testing.assert_close(x.grad, ifft2(w), atol=1e-5, rtol=1e-4)
