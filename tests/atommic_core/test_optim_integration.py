@@ -182,3 +182,71 @@ def test_representative_pairs_train_with_a_real_trainer(tmp_path, opt_name, sche
     assert type(trainer.optimizers[0]) is AVAILABLE_OPTIMIZERS[opt_name]
     assert type(trainer.lr_scheduler_configs[0].scheduler) is AVAILABLE_SCHEDULERS[sched["name"]]
     assert all(math.isfinite(v) for v in rec.lrs)
+
+
+RECORDING_MODEL = '''
+import json
+from atommic_core import hookimpl
+from atommic_core.testing import BoringModel
+
+class RecordingBoringModel(BoringModel):
+    def on_train_batch_start(self, batch, batch_idx):
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+        self.__dict__.setdefault("_lrs", []).append(lr)
+
+    def on_train_end(self):
+        sched = self.trainer.lr_scheduler_configs[0].scheduler
+        with open(self.cfg.record_to, "w") as f:
+            json.dump({"optimizer": type(self.trainer.optimizers[0]).__name__,
+                       "scheduler": type(sched).__name__, "max_steps": sched.max_steps,
+                       "lrs": self._lrs, "global_step": self.trainer.global_step}, f)
+
+@hookimpl
+def atommic_register_models(register):
+    register("RecordingBoringModel", RecordingBoringModel)
+'''
+
+CLI_CONFIG = """
+trainer: {max_epochs: 2, accelerator: cpu, devices: 1, enable_progress_bar: false,
+          enable_model_summary: false}
+exp_manager: {create_tensorboard_logger: false, create_checkpoint_callback: false,
+              save_atommic_on_train_end: false}
+model:
+  model_name: RecordingBoringModel
+  train_ds: {num_samples: 12, batch_size: 4}
+  optim:
+    name: novograd
+    lr: 0.05
+    betas: [0.9, 0.98]
+    sched: {name: CosineAnnealing, warmup_steps: 1, min_lr: 0.001}
+"""
+
+
+@pytest.mark.slow
+def test_cli_train_with_a_scheduler_and_computed_max_steps(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    site = tmp_path / "site"
+    info = site / "recording_model-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: recording-model\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[atommic]\nrecmodel = _recording_model\n")
+    (site / "_recording_model.py").write_text(textwrap.dedent(RECORDING_MODEL))
+    (tmp_path / "train.yaml").write_text(CLI_CONFIG)
+    record = tmp_path / "record.json"
+    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-m", "atommic_core", "train", "--config-path", str(tmp_path),
+         "--config-name", "train", f"+exp_manager.exp_dir={tmp_path / 'exp'}",
+         f"+model.record_to={record}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(record.read_text())
+    assert (got["optimizer"], got["scheduler"]) == ("Novograd", "CosineAnnealing")
+    assert got["max_steps"] == got["global_step"] == 6  # 2 epochs x 3 batches, from the trainer
+    expected = [0.05 / 2] + [0.001 + 0.049 * 0.5 * (1 + math.cos(math.pi * (t - 1) / 5))
+                             for t in range(1, 6)]
+    assert got["lrs"] == pytest.approx(expected)
