@@ -120,3 +120,8 @@ class NestedBoringModel(ModelPT):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``scale(child(x))`` for ``x`` of shape [batch, in_features]."""
         return self.scale(self.child(x))
+
+    # trains on the same regression data as BoringModel
+    build_dataset = BoringModel.build_dataset
+    _loss = BoringModel._loss
+    training_step = BoringModel.training_step

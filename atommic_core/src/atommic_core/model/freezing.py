@@ -16,9 +16,9 @@ Steps count optimizer updates from 1: step ``k`` is the update that starts when
 "Frozen" means the module's parameters do not change in those steps with any optimizer,
 momentum and weight decay included, while the module stays in train mode (dropout and batch
 norm behave as in training). Three layers make that hold: ``requires_grad`` is switched off
-(no gradient work), gradients of frozen parameters are dropped right before each optimizer
-step (so built-in optimizers skip them: no decay, no momentum), and the parameters are
-restored from a snapshot right after each step (for optimizers that update parameters
+(no gradient work), gradients of frozen parameters are dropped in ``on_before_optimizer_step``
+(so built-in optimizers skip them: no decay, no momentum), and the parameters are restored
+from a snapshot by an optimizer step post-hook (for optimizers that update parameters
 without gradients). Under DDP, use ``strategy="ddp_find_unused_parameters_true"``.
 """
 
@@ -114,13 +114,19 @@ class FreezeUpdates(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._do_resolve(pl_module)
         for optimizer in trainer.optimizers:
-            self._handles.append(optimizer.register_step_pre_hook(self._drop_grads))
             self._handles.append(optimizer.register_step_post_hook(self._restore))
 
     @override
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                              batch: Any, batch_idx: int) -> None:
         self._do_update(trainer.global_step + 1, trainer.is_global_zero)
+
+    @override
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                                 optimizer: torch.optim.Optimizer) -> None:
+        # Lightning runs the closure (forward, backward) inside optimizer.step, so this hook,
+        # not a step pre-hook, is the last moment before the update sees the gradients.
+        self._drop_grads()
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -181,7 +187,7 @@ class FreezeUpdates(pl.Callback):
         for param in [p for p in self._snapshot if p not in frozen]:
             del self._snapshot[param]
 
-    def _drop_grads(self, optimizer: torch.optim.Optimizer, *args: Any) -> None:
+    def _drop_grads(self) -> None:
         for param in self._snapshot:
             param.grad = None
 
