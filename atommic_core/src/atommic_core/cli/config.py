@@ -59,13 +59,35 @@ def find_config_dir(config_path: str | None, config_name: str) -> Path:
     )
 
 
+# Sections whose keys atommic checks itself (unknown key -> error with a suggestion), so an
+# override may add a key the YAML leaves out without Hydra's "+" prefix.
+_CHECKED_SECTIONS = ("trainer.", "exp_manager.")
+
+
+def _add_missing_key(overrides: list[str], exc: Exception) -> bool:
+    """Turn ``trainer.x=1`` into ``+trainer.x=1`` after Hydra's "Could not override"."""
+    import re
+
+    found = re.match(r"Could not override '([^']+)'", str(exc))
+    if not found or not found.group(1).startswith(_CHECKED_SECTIONS):
+        return False
+    key = found.group(1)
+    for i, item in enumerate(overrides):
+        if item.split("=", 1)[0] == key:
+            overrides[i] = "+" + item
+            return True
+    return False
+
+
 def compose_config(config_path: str | None, config_name: str, overrides: list[str]) -> Any:
     """Compose the config with Hydra's override grammar and validate its sections.
 
     Args:
         config_path: Folder of the YAML file, or None to search installed collections.
         config_name: File name with or without ``.yaml``.
-        overrides: Hydra overrides (``a.b=1``, ``+new=2``, ``~gone``).
+        overrides: Hydra overrides (``a.b=1``, ``+new=2``, ``~gone``). Keys of ``trainer``
+            and ``exp_manager`` may be set without ``+`` even if the YAML lacks them: those
+            sections are checked key by key afterwards.
 
     Returns:
         The composed ``DictConfig`` (without Hydra's own ``hydra`` node).
@@ -77,9 +99,16 @@ def compose_config(config_path: str | None, config_name: str, overrides: list[st
 
     folder = find_config_dir(config_path, config_name)
     name = Path(_yaml_name(config_name)).name
+    overrides = list(overrides)
     try:
         with initialize_config_dir(config_dir=str(folder), version_base=None):
-            cfg = compose(config_name=name, overrides=list(overrides))
+            for _ in range(len(overrides) + 1):
+                try:
+                    cfg = compose(config_name=name, overrides=overrides)
+                    break
+                except HydraException as exc:
+                    if not _add_missing_key(overrides, exc):
+                        raise
     except (HydraException, OmegaConfBaseException) as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()] or [repr(exc)]
         hint = next((ln for ln in lines[1:] if ln.startswith("To append")), None)
