@@ -301,6 +301,19 @@ def test_help_does_not_import_torch():
     assert _heavy_modules_after("train", "--help") == "HEAVY="
 
 
-def test_loading_plugins_does_not_import_torch():
-    """STYLE rule 4: entry-point modules keep heavy imports inside the hook functions."""
-    assert _heavy_modules_after("list", "plugins") == "HEAVY="
+_COLLECTION_ENTRY_POINTS = """
+import sys
+from importlib import metadata
+for ep in metadata.entry_points(group="atommic"):
+    if ep.dist is not None and ep.dist.name in DISTS:
+        ep.load()
+print("HEAVY=" + ",".join(sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY_NAMES))))
+""".replace("HEAVY_NAMES", repr(_HEAVY))
+
+
+def test_collection_entry_points_do_not_import_torch():
+    """STYLE rule 4: a collection's plugin.py keeps heavy imports inside the hook functions."""
+    dists = repr({c.replace("_", "-") for c in COLLECTIONS})
+    proc = subprocess.run([sys.executable, "-c", _COLLECTION_ENTRY_POINTS.replace("DISTS", dists)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "HEAVY="
