@@ -250,3 +250,54 @@ def test_cli_train_with_a_scheduler_and_computed_max_steps(tmp_path):
     expected = [0.05 / 2] + [0.001 + 0.049 * 0.5 * (1 + math.cos(math.pi * (t - 1) / 5))
                              for t in range(1, 6)]
     assert got["lrs"] == pytest.approx(expected)
+
+
+class _CliRecorder(BoringModel):
+    """BoringModel that keeps the optimizer and scheduler classes each run used."""
+
+    runs: list[tuple[str, str, int]] = []
+
+    def on_train_end(self):
+        sched = self.trainer.lr_scheduler_configs[0].scheduler
+        self.runs.append((type(self.trainer.optimizers[0]).__name__, type(sched).__name__,
+                          self.trainer.global_step))
+
+
+@pytest.mark.slow
+def test_every_optimizer_and_every_scheduler_train_through_the_cli(tmp_path, fresh_plugins,
+                                                                   capsys):
+    """In-process ``python -m atommic_core train``: each name used at least once.
+
+    ATOMMIC_TEST_FULL_CLI=1 runs the whole cross product (about a minute) instead.
+    """
+    from omegaconf import OmegaConf
+
+    from atommic_core import hookimpl
+    from atommic_core.cli import main
+
+    class Plugin:
+        @hookimpl
+        def atommic_register_models(self, register):
+            register("CliRecorder", _CliRecorder)
+
+    fresh_plugins.register_plugin(Plugin(), "cli-recorder")
+    _CliRecorder.runs = []
+    optimizers, schedulers = list(AVAILABLE_OPTIMIZERS), AVAILABLE_SCHEDULERS.entries()
+    pairs = [(optimizers[i % len(optimizers)], entry) for i, entry in enumerate(schedulers)]
+    if os.environ.get("ATOMMIC_TEST_FULL_CLI") == "1":
+        pairs = [(o, e) for o in optimizers for e in schedulers]
+    for opt_name, entry in pairs:
+        cfg = OmegaConf.create(CLI_CONFIG)
+        cfg.trainer = {**cfg.trainer, "max_epochs": 1, "max_steps": 3, "logger": False}
+        cfg.exp_manager.exp_dir = str(tmp_path / "exp")
+        cfg.model.model_name = "CliRecorder"
+        cfg.model.validation_ds = {"num_samples": 4, "batch_size": 4}
+        cfg.model.optim = {"name": opt_name, "lr": 0.01,
+                           "sched": {"name": entry.name, **_required_args(entry.name,
+                                                                          entry.params)}}
+        OmegaConf.save(cfg, tmp_path / "pair.yaml")
+        code = main(["train", "--config-path", str(tmp_path), "--config-name", "pair"])
+        assert code == 0, f"{opt_name} + {entry.name}: {capsys.readouterr().err[-1500:]}"
+    expected = [(AVAILABLE_OPTIMIZERS[o].__name__, e.obj.__name__, 3) for o, e in pairs]
+    assert _CliRecorder.runs == expected
+    assert {o for o, _ in pairs} == set(optimizers)
