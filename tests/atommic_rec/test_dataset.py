@@ -164,3 +164,10 @@ def test_workers_read_in_parallel(data_dir):
         items = list(DataLoader(ds, batch_size=None, num_workers=2))
     assert len(items) == len(ds)
     torch.testing.assert_close(items[3]["target"], ds[3]["target"])
+
+
+def test_keep_kspace_is_scaled_like_masked_kspace(data_dir):
+    cfg = {"data_path": str(data_dir), "mask_args": MASK, "keep_kspace": True}
+    item = build_rec_dataset(cfg, "test")[0]
+    torch.testing.assert_close(item["masked_kspace"], item["kspace"] * item["mask"])
+    assert "kspace" not in build_rec_dataset({**cfg, "keep_kspace": False}, "test")[0]

@@ -50,6 +50,7 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
     """
     method = cfg.get("coil_combination_method", "sense")
     use_seed = cfg.get("use_seed")
+    keep = bool(cfg.get("keep_kspace", False))
     chain: list[dict[str, Any]] = []
     if cfg.get("crop_size") is not None:
         chain.append({"name": "crop", "size": list(cfg["crop_size"])})
@@ -61,8 +62,9 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
          "num_low_frequencies": cfg.get("num_low_frequencies")},
         {"name": "target", "method": method},
         {"name": "initial_image", "method": method},
-        {"name": "normalize", "method": cfg.get("normalize", "max") or "none"},
-        {"name": "finalize", "keep_kspace": bool(cfg.get("keep_kspace", False))},
+        {"name": "normalize", "method": cfg.get("normalize", "max") or "none",
+         "keys": ["masked_kspace", "initial_image", "target"] + (["kspace"] if keep else [])},
+        {"name": "finalize", "keep_kspace": keep},
     ]
     return chain
 

@@ -10,6 +10,7 @@ Two estimators, both returning maps normalised to unit root-sum-of-squares over 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -83,25 +84,34 @@ def _calibration_matrix(calib: torch.Tensor, kernel_size: int) -> torch.Tensor:
     return patches.permute(1, 2, 0, 3, 4).reshape(-1, coils * kernel_size**2)
 
 
+def _kernel_gram(kernels: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Per-pixel Gram matrices ``sum_n v_n v_n^H`` ``[H, W, C, C]`` of image-space kernels.
+
+    ``v_n`` is the centered inverse FFT of kernel ``n`` zero-padded to ``H x W``. The product
+    of two such images is the inverse FFT of the kernels' cross-correlation, which has only
+    ``(2k - 1)^2`` lags: computing those (small FFTs) and then ``C^2`` image-size inverse FFTs
+    avoids ``num_kernels * C`` full-size transforms and a large per-pixel contraction.
+    """
+    coils, k = kernels.shape[1], kernels.shape[-1]
+    lags = 2 * k - 1
+    spectra = torch.fft.fft2(kernels, s=(lags, lags))
+    corr = torch.fft.ifft2(torch.einsum("nclm,ndlm->cdlm", spectra, spectra.conj()))
+    corr = torch.fft.fftshift(corr, dim=(-2, -1))  # lag 0 at index k - 1
+    grid = torch.zeros(coils, coils, h, w, dtype=corr.dtype, device=corr.device)
+    top, left = h // 2 - (k - 1), w // 2 - (k - 1)
+    grid[..., top:top + lags, left:left + lags] = corr
+    return (ifft2(grid) / math.sqrt(h * w)).permute(2, 3, 0, 1)
+
+
 def _espirit_single(kspace: torch.Tensor, calib_size: tuple[int, int], kernel_size: int,
-                    eigen_threshold: float, crop: float, chunk: int) -> torch.Tensor:
+                    eigen_threshold: float, crop: float) -> torch.Tensor:
     coils, h, w = kspace.shape
     ch, cw = min(calib_size[0], h), min(calib_size[1], w)
     top, left = h // 2 - ch // 2, w // 2 - cw // 2
     calib = kspace[:, top:top + ch, left:left + cw].to(torch.complex128)
     _, s, vh = torch.linalg.svd(_calibration_matrix(calib, kernel_size), full_matrices=False)
     kernels = vh[s > eigen_threshold * s.max()].reshape(-1, coils, kernel_size, kernel_size)
-    # Image-space kernels: zero-pad each k-space kernel to H x W (centered) and inverse FFT.
-    pad_top, pad_left = h // 2 - kernel_size // 2, w // 2 - kernel_size // 2
-    gram = torch.zeros(h, w, coils, coils, dtype=torch.complex128, device=kspace.device)
-    for start in range(0, kernels.shape[0], chunk):
-        padded = torch.zeros(min(chunk, kernels.shape[0] - start), coils, h, w,
-                             dtype=torch.complex128, device=kspace.device)
-        padded[..., pad_top:pad_top + kernel_size, pad_left:pad_left + kernel_size] = \
-            kernels[start:start + chunk]
-        img = ifft2(padded, centered=True, normalization="ortho")
-        gram += torch.einsum("nchw,ndhw->hwcd", img, img.conj())
-    gram *= h * w / kernel_size**2  # eigenvalue ~1 where the data are consistent
+    gram = _kernel_gram(kernels, h, w) * (h * w / kernel_size**2)  # eigenvalue ~1 in object
     eigvals, eigvecs = torch.linalg.eigh(gram)
     maps = eigvecs[..., -1].permute(2, 0, 1)  # C, H, W; unit norm over coils
     maps = maps * torch.exp(-1j * torch.angle(maps[:1]))  # phase relative to coil 0
@@ -116,7 +126,6 @@ def espirit(
     eigen_threshold: float = 0.02,
     crop: float = 0.95,
     centered: bool = True,
-    chunk: int = 32,
 ) -> torch.Tensor:
     """ESPIRiT sensitivity maps (Uecker et al., MRM 2014), one set of maps.
 
@@ -135,7 +144,6 @@ def espirit(
         crop: Eigenvalue threshold (0..1) below which maps are zeroed.
         centered: Whether the k-space is centered; non-centered input is shifted internally
             and the maps are returned in the matching (non-shifted) image order.
-        chunk: Kernels processed at once (bounds memory to ``chunk * C * H * W`` values).
 
     Returns:
         Complex64 maps with the shape of ``kspace``, unit RSS over coils inside the object,
@@ -149,7 +157,7 @@ def espirit(
                          f"found {kernel_size}")
     data = kspace if centered else torch.fft.fftshift(kspace, dim=(-2, -1))
     flat = data.reshape(-1, *data.shape[-3:])
-    maps = torch.stack([_espirit_single(k, size, kernel_size, eigen_threshold, crop, chunk)
+    maps = torch.stack([_espirit_single(k, size, kernel_size, eigen_threshold, crop)
                         for k in flat]).reshape(kspace.shape)
     # The maps of a shifted spectrum are the shifted image: undo it (odd sizes included).
     return maps if centered else torch.fft.ifftshift(maps, dim=(-2, -1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -47,15 +48,18 @@ class Normalize:
 
     Args:
         method: ``"max"``, ``"minmax"``, ``"mean_std"`` or ``"none"``.
+        keys: Sample keys to scale (those present); the default chain leaves out ``kspace``
+            when it is dropped at the end anyway.
         fft_centered: FFT convention (used only without ``initial_image``).
         fft_normalization: FFT normalisation (idem).
     """
 
-    def __init__(self, method: str = "max", *, fft_centered: bool = True,
-                 fft_normalization: str = "ortho") -> None:
+    def __init__(self, method: str = "max", *, keys: Sequence[str] = SCALED_KEYS,
+                 fft_centered: bool = True, fft_normalization: str = "ortho") -> None:
         if method not in METHODS:
             raise ValueError(f"normalize: expected method in {METHODS}; found {method!r}")
         self.method = method
+        self.keys = tuple(keys)
         self.fft_kw = {"centered": bool(fft_centered), "normalization": fft_normalization}
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +69,7 @@ class Normalize:
         if reference is None:
             reference = rss_complex(ifft2(sample["masked_kspace"], **self.fft_kw), dim=-3)
         factor = normalization_factor(reference, self.method)
-        for key in SCALED_KEYS:
+        for key in self.keys:
             if sample.get(key) is not None:
                 sample[key] = sample[key] / factor
         sample["scale"] = float(sample.get("scale", 1.0)) * factor
