@@ -50,7 +50,15 @@ def make_rng(seed: Seed = None, generator: np.random.Generator | None = None
 
 
 def center_slice(n: int, num_low: int) -> slice:
-    """Indices of the ``num_low`` lowest frequencies of a centered axis of length ``n``."""
+    """Indices of the ``num_low`` lowest frequencies of a centered axis of length ``n``.
+
+    Args:
+        n: Axis length (DC at index ``n // 2``).
+        num_low: Number of central indices.
+
+    Returns:
+        ``slice(n // 2 - num_low // 2, ... + num_low)``.
+    """
     start = n // 2 - num_low // 2  # DC sits at n // 2
     return slice(start, start + num_low)
 

@@ -21,6 +21,11 @@ class Random1DMaskFunc(MaskFunc):
     """fastMRI random lines: centre fully sampled, other lines kept with a fixed probability.
 
     The probability ``(W / R - n_center) / (W - n_center)`` gives acceleration ``R`` on average.
+
+    Args:
+        accelerations: Nominal accelerations to choose from (one per call).
+        center_fractions: Fraction of the centre lines fully sampled, one per acceleration.
+        partial_fourier: See :class:`~atommic_rec.masks.MaskFunc`.
     """
 
     def sample_pattern(self, shape: tuple[int, int], acceleration: float,
@@ -37,6 +42,11 @@ class Equispaced1DMaskFunc(MaskFunc):
     """fastMRI equispaced lines: centre plus every ``r``-th line from a random offset.
 
     The spacing ``r`` is adjusted for the centre lines so the total matches ``W / R``.
+
+    Args:
+        accelerations: Nominal accelerations to choose from (one per call).
+        center_fractions: Fraction of the centre lines fully sampled, one per acceleration.
+        partial_fourier: See :class:`~atommic_rec.masks.MaskFunc`.
     """
 
     def sample_pattern(self, shape: tuple[int, int], acceleration: float,

@@ -27,6 +27,11 @@ class Equispaced2DMaskFunc(MaskFunc):
     Row ``y`` samples columns ``x`` with ``(x + shift * y - offset) % r == 0`` and
     ``shift ~ sqrt(r)``, which spreads points evenly in 2D for any integer ``r``; ``r`` is
     adjusted for the fully sampled central box of side ``center_fraction * (H, W)``.
+
+    Args:
+        accelerations: Nominal accelerations to choose from (one per call).
+        center_fractions: Side of the fully sampled central box as a fraction of (H, W).
+        partial_fourier: See :class:`~atommic_rec.masks.MaskFunc`.
     """
 
     def sample_pattern(self, shape: tuple[int, int], acceleration: float,

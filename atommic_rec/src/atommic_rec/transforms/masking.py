@@ -15,7 +15,14 @@ __all__ = ["Mask", "acceleration_of"]
 
 
 def acceleration_of(mask: torch.Tensor) -> float:
-    """All locations / sampled locations of a 0/1 mask (broadcast dims count once)."""
+    """All locations / sampled locations of a 0/1 mask (broadcast dims count once).
+
+    Args:
+        mask: Float 0/1 mask, e.g. ``[1, 1, W]`` or ``[1, H, W]``.
+
+    Returns:
+        The acceleration (``inf``-safe: an empty mask counts as one sample).
+    """
     return mask.numel() / max(float(mask.sum()), 1.0)
 
 
