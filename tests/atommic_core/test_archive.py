@@ -14,8 +14,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from atommic_core import ModelPT
-from atommic_core.model._archive import ArchiveError
+from atommic_core import ArchiveError, ModelPT
 from atommic_core.testing import BoringModel
 
 

@@ -9,9 +9,8 @@ import tarfile
 import pytest
 from omegaconf import OmegaConf
 
-from atommic_core import ModelPT
+from atommic_core import ArtifactError, ModelPT
 from atommic_core.errors import ConfigError
-from atommic_core.model.artifacts import ArtifactError
 from atommic_core.testing import ArtifactModel, BoringModel
 
 

@@ -8,8 +8,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from atommic_core import FreezeUpdates
 from atommic_core.errors import ConfigError
-from atommic_core.model.freezing import FreezeUpdates, parse_freeze_spec
+from atommic_core.model.freezing import parse_freeze_spec
 from atommic_core.testing import NestedBoringModel
 
 STEPS = 6

@@ -10,9 +10,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from atommic_core import ModelPT
-from atommic_core.model._archive import ArchiveError
-from atommic_core.model._manifest import MissingDistributionError
+from atommic_core import ArchiveError, MissingDistributionError, ModelPT
 from atommic_core.testing import BoringModel
 
 
@@ -229,3 +227,37 @@ def test_from_config_dict_uses_target():
     assert type(built) is BoringModel
     with pytest.raises(Exception, match="no 'target'"):
         ModelPT.from_config_dict({"hidden": 2})
+
+
+class WithExtraState(BoringModel):
+    """A non-persistent buffer filled by torch.nn.init: not in the archive, must be rebuilt."""
+
+    def __init__(self, cfg, trainer=None):
+        super().__init__(cfg, trainer)
+        self.register_buffer("scale", torch.empty(3), persistent=False)
+        torch.nn.init.constant_(self.scale, 3.0)
+
+
+def test_restore_skips_random_init_but_keeps_other_inits(tmp_path):
+    model = WithExtraState({"hidden": 6})
+    path = model.save_to(tmp_path / "m.atommic")
+    torch.manual_seed(123)
+    expected_next = torch.rand(4)
+    torch.manual_seed(123)
+    restored = WithExtraState.restore_from(path)
+    # the random init of overwritten weights is skipped: the global RNG is untouched
+    assert torch.equal(torch.rand(4), expected_next)
+    assert torch.equal(restored.scale, torch.full((3,), 3.0))
+    assert _same_weights(model, restored)
+
+
+def test_strict_false_initialises_new_weights(tmp_path):
+    path = _model().save_to(tmp_path / "m.atommic")
+    cfg = BoringModel.restore_from(path, return_config=True)
+    cfg.out_features = 3
+    with pytest.warns(UserWarning, match="skipped weights"):
+        restored = BoringModel.restore_from(path, override_config_path=cfg, strict=False)
+    bound = 1 / 6 ** 0.5  # nn.Linear's default init range for 6 inputs
+    weight = restored.head.weight
+    assert torch.isfinite(weight).all() and weight.abs().max() <= bound
+    assert weight.std() > 0

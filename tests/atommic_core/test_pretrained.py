@@ -11,10 +11,9 @@ import urllib.request
 import pytest
 import torch
 
-from atommic_core import ModelPT, PretrainedModelInfo, hookimpl
+from atommic_core import ChecksumError, ModelPT, PretrainedModelInfo, hookimpl
 from atommic_core.errors import UnknownNameError
 from atommic_core.model import pretrained
-from atommic_core.model.pretrained import ChecksumError
 from atommic_core.testing import BoringModel, NestedBoringModel
 
 

@@ -83,7 +83,7 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
 def write_archive(
     path: str | os.PathLike,
     config_yaml: str,
-    weights_file: str,
+    weights: io.BytesIO,
     artifacts: Mapping[str, str],
     manifest: dict[str, Any],
 ) -> str:
@@ -92,7 +92,8 @@ def write_archive(
     Args:
         path: Destination file; its folder must exist.
         config_yaml: The model config as YAML text.
-        weights_file: A file written by ``torch.save`` holding the state dict.
+        weights: An in-memory file written by ``torch.save`` holding the state dict (kept in
+            memory so the weights are written to disk once, straight into the archive).
         artifacts: ``{member name: source file}`` for every artifact.
         manifest: Manifest fields; ``files`` (sha256 per member) is filled in here.
 
@@ -106,8 +107,11 @@ def write_archive(
             f"cannot save to {path}: folder {folder} does not exist; create it first"
         )
     config_bytes = config_yaml.encode("utf-8")
+    weights_view = weights.getbuffer()
     files = {CONFIG_NAME: hashlib.sha256(config_bytes).hexdigest(),
-             WEIGHTS_NAME: sha256_of_file(weights_file)}
+             WEIGHTS_NAME: hashlib.sha256(weights_view).hexdigest()}
+    weights_size = weights_view.nbytes
+    del weights_view  # a live view would keep the BytesIO from being read below
     for name, src in sorted(artifacts.items()):
         files[name] = sha256_of_file(src)
     manifest = {**manifest, "files": files}
@@ -119,7 +123,9 @@ def write_archive(
                                                        format=tarfile.PAX_FORMAT) as tar:
             tar.addfile(_tarinfo(MANIFEST_NAME, len(manifest_bytes)), io.BytesIO(manifest_bytes))
             tar.addfile(_tarinfo(CONFIG_NAME, len(config_bytes)), io.BytesIO(config_bytes))
-            for name, src in [(WEIGHTS_NAME, weights_file), *sorted(artifacts.items())]:
+            weights.seek(0)
+            tar.addfile(_tarinfo(WEIGHTS_NAME, weights_size), weights)
+            for name, src in sorted(artifacts.items()):
                 with open(src, "rb") as f:
                     tar.addfile(_tarinfo(name, os.fstat(f.fileno()).st_size), f)
         os.replace(tmp, path)
@@ -306,6 +312,27 @@ class ArchiveReader:
                 os.unlink(dest)
             raise
         return dest
+
+    def open_verified(self, name: str) -> IO[bytes]:
+        """Check a member's checksum (one read pass), then open it for reading.
+
+        Reading twice avoids writing a large member (the weights) to disk at all.
+
+        Args:
+            name: Member name.
+
+        Returns:
+            A seekable binary file object positioned at the member's start.
+        """
+        digest = hashlib.sha256()
+        try:
+            with self._open(name) as src:
+                for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    digest.update(chunk)
+        except tarfile.TarError as exc:
+            raise ArchiveError(f"refusing {self.path}: cannot read {name!r} ({exc})") from None
+        self._verify(name, digest.hexdigest())
+        return self._open(name)
 
     def artifact_names(self) -> list[str]:
         """Names of the artifact members (everything but manifest, config and weights)."""

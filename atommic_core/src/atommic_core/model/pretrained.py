@@ -54,15 +54,16 @@ def cache_dir() -> str:
 
 
 def _all_entries() -> list[PretrainedModelInfo]:
-    from atommic_core.plugins import get_plugin_manager
+    from atommic_core.plugins import call_each
 
     entries: list[PretrainedModelInfo] = []
-    for result in get_plugin_manager().hook.atommic_pretrained_models():
+    # call_each isolates a failing plugin (warned once) instead of hiding every entry
+    for plugin, result in call_each("atommic_pretrained_models"):
         for info in result or []:
             if not isinstance(info, PretrainedModelInfo):
                 raise AtommicError(
-                    f"atommic_pretrained_models() must return PretrainedModelInfo entries, "
-                    f"found {type(info).__name__}"
+                    f"plugin {plugin!r}: atommic_pretrained_models() must return "
+                    f"PretrainedModelInfo entries, found {type(info).__name__}"
                 )
             entries.append(info)
     return entries
