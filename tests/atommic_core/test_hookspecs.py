@@ -51,3 +51,19 @@ def test_importing_hookspecs_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "['atommic_core', 'atommic_core.hookspecs', 'atommic_core.pretrained']"
+
+
+def test_pretrained_model_info_rejects_bad_fields():
+    import pytest
+
+    from atommic_core import PretrainedModelInfo
+
+    ok = PretrainedModelInfo("name", "desc", "file:///m.atommic", sha256="A" * 64)
+    assert ok.class_ is None
+    for kwargs, field in [({"pretrained_model_name": ""}, "pretrained_model_name"),
+                          ({"location": None}, "location"),
+                          ({"sha256": "xyz"}, "sha256")]:
+        args = {"pretrained_model_name": "n", "description": "d", "location": "/m.atommic",
+                **kwargs}
+        with pytest.raises(ValueError, match=f"PretrainedModelInfo.{field}: expected"):
+            PretrainedModelInfo(**args)

@@ -25,3 +25,14 @@ class PretrainedModelInfo:
     location: str
     class_: Any = None
     sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("pretrained_model_name", "location"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"PretrainedModelInfo.{key}: expected a non-empty string, "
+                                 f"found {value!r}")
+        if self.sha256 is not None and not (len(self.sha256) == 64 and all(
+                c in "0123456789abcdef" for c in self.sha256.lower())):
+            raise ValueError(f"PretrainedModelInfo.sha256: expected 64 hex digits, found "
+                             f"{self.sha256!r}")

@@ -97,18 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.version:
-        from atommic_core.cli.listing import print_versions
-
-        print_versions()
-        return 0
-    if args.command is None:
+    if args.command is None and not args.version:
         parser.print_help()
         return 2
     from atommic_core.errors import AtommicError
 
     _short_warnings()
     try:
+        if args.version:
+            from atommic_core.cli.listing import print_versions
+
+            print_versions()
+            return 0
         if args.command == "list":
             from atommic_core.cli.listing import run_list
 
