@@ -30,7 +30,7 @@ def _quiet_lightning():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|"
                                 "LeafSpec|Checkpoint directory|isinstance|"
-                                "ended before the epoch ended).*")
+                                "ended before the epoch ended|Total length of).*")
         yield
 
 
@@ -184,35 +184,13 @@ def test_representative_pairs_train_with_a_real_trainer(tmp_path, opt_name, sche
     assert all(math.isfinite(v) for v in rec.lrs)
 
 
-RECORDING_MODEL = '''
-import json
-from atommic_core import hookimpl
-from atommic_core.testing import BoringModel
-
-class RecordingBoringModel(BoringModel):
-    def on_train_batch_start(self, batch, batch_idx):
-        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
-        self.__dict__.setdefault("_lrs", []).append(lr)
-
-    def on_train_end(self):
-        sched = self.trainer.lr_scheduler_configs[0].scheduler
-        with open(self.cfg.record_to, "w") as f:
-            json.dump({"optimizer": type(self.trainer.optimizers[0]).__name__,
-                       "scheduler": type(sched).__name__, "max_steps": sched.max_steps,
-                       "lrs": self._lrs, "global_step": self.trainer.global_step}, f)
-
-@hookimpl
-def atommic_register_models(register):
-    register("RecordingBoringModel", RecordingBoringModel)
-'''
-
 CLI_CONFIG = """
 trainer: {max_epochs: 2, accelerator: cpu, devices: 1, enable_progress_bar: false,
           enable_model_summary: false}
 exp_manager: {create_tensorboard_logger: false, create_checkpoint_callback: false,
               save_atommic_on_train_end: false}
 model:
-  model_name: RecordingBoringModel
+  model_name: CliRecorder
   train_ds: {num_samples: 12, batch_size: 4}
   optim:
     name: novograd
@@ -222,58 +200,27 @@ model:
 """
 
 
-@pytest.mark.slow
-def test_cli_train_with_a_scheduler_and_computed_max_steps(tmp_path):
-    import subprocess
-    import sys
-    import textwrap
-
-    site = tmp_path / "site"
-    info = site / "recording_model-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: recording-model\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[atommic]\nrecmodel = _recording_model\n")
-    (site / "_recording_model.py").write_text(textwrap.dedent(RECORDING_MODEL))
-    (tmp_path / "train.yaml").write_text(CLI_CONFIG)
-    record = tmp_path / "record.json"
-    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
-    proc = subprocess.run(
-        [sys.executable, "-m", "atommic_core", "train", "--config-path", str(tmp_path),
-         "--config-name", "train", f"+exp_manager.exp_dir={tmp_path / 'exp'}",
-         f"+model.record_to={record}"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    got = json.loads(record.read_text())
-    assert (got["optimizer"], got["scheduler"]) == ("Novograd", "CosineAnnealing")
-    assert got["max_steps"] == got["global_step"] == 6  # 2 epochs x 3 batches, from the trainer
-    expected = [0.05 / 2] + [0.001 + 0.049 * 0.5 * (1 + math.cos(math.pi * (t - 1) / 5))
-                             for t in range(1, 6)]
-    assert got["lrs"] == pytest.approx(expected)
-
-
 class _CliRecorder(BoringModel):
-    """BoringModel that keeps the optimizer and scheduler classes each run used."""
+    """BoringModel that keeps what each run used: optimizer, scheduler, steps, lrs."""
 
-    runs: list[tuple[str, str, int]] = []
+    runs: list[dict] = []
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self.__dict__.setdefault("_lrs", []).append(
+            self.trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_train_end(self):
         sched = self.trainer.lr_scheduler_configs[0].scheduler
-        self.runs.append((type(self.trainer.optimizers[0]).__name__, type(sched).__name__,
-                          self.trainer.global_step))
+        self.runs.append({"optimizer": type(self.trainer.optimizers[0]).__name__,
+                          "scheduler": type(sched).__name__, "lrs": self._lrs,
+                          "max_steps": getattr(sched, "max_steps", None),
+                          "global_step": self.trainer.global_step})
 
 
-@pytest.mark.slow
-def test_every_optimizer_and_every_scheduler_train_through_the_cli(tmp_path, fresh_plugins,
-                                                                   capsys):
-    """In-process ``python -m atommic_core train``: each name used at least once.
-
-    ATOMMIC_TEST_FULL_CLI=1 runs the whole cross product (about a minute) instead.
-    """
-    from omegaconf import OmegaConf
-
+@pytest.fixture
+def cli_recorder(fresh_plugins):
+    """``CliRecorder`` registered as a model for in-process ``python -m atommic_core train``."""
     from atommic_core import hookimpl
-    from atommic_core.cli import main
 
     class Plugin:
         @hookimpl
@@ -282,6 +229,41 @@ def test_every_optimizer_and_every_scheduler_train_through_the_cli(tmp_path, fre
 
     fresh_plugins.register_plugin(Plugin(), "cli-recorder")
     _CliRecorder.runs = []
+    return _CliRecorder
+
+
+def _cli_train(tmp_path, cfg):
+    from omegaconf import OmegaConf
+
+    from atommic_core.cli import main
+
+    OmegaConf.save(cfg, tmp_path / "run.yaml")
+    return main(["train", "--config-path", str(tmp_path), "--config-name", "run",
+                 f"exp_manager.exp_dir={tmp_path / 'exp'}"])
+
+
+def test_cli_train_with_a_scheduler_and_computed_max_steps(tmp_path, cli_recorder, capsys):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(CLI_CONFIG)
+    assert _cli_train(tmp_path, cfg) == 0, capsys.readouterr().err[-2000:]
+    (got,) = cli_recorder.runs
+    assert (got["optimizer"], got["scheduler"]) == ("Novograd", "CosineAnnealing")
+    assert got["max_steps"] == got["global_step"] == 6  # 2 epochs x 3 batches, from the trainer
+    expected = [0.05 / 2] + [0.001 + 0.049 * 0.5 * (1 + math.cos(math.pi * (t - 1) / 5))
+                             for t in range(1, 6)]
+    assert got["lrs"] == pytest.approx(expected)
+
+
+@pytest.mark.slow
+def test_every_optimizer_and_every_scheduler_train_through_the_cli(tmp_path, cli_recorder,
+                                                                   capsys):
+    """In-process ``python -m atommic_core train``: each name used at least once.
+
+    ATOMMIC_TEST_FULL_CLI=1 runs the whole cross product (about a minute) instead.
+    """
+    from omegaconf import OmegaConf
+
     optimizers, schedulers = list(AVAILABLE_OPTIMIZERS), AVAILABLE_SCHEDULERS.entries()
     pairs = [(optimizers[i % len(optimizers)], entry) for i, entry in enumerate(schedulers)]
     if os.environ.get("ATOMMIC_TEST_FULL_CLI") == "1":
@@ -289,15 +271,12 @@ def test_every_optimizer_and_every_scheduler_train_through_the_cli(tmp_path, fre
     for opt_name, entry in pairs:
         cfg = OmegaConf.create(CLI_CONFIG)
         cfg.trainer = {**cfg.trainer, "max_epochs": 1, "max_steps": 3, "logger": False}
-        cfg.exp_manager.exp_dir = str(tmp_path / "exp")
-        cfg.model.model_name = "CliRecorder"
-        cfg.model.validation_ds = {"num_samples": 4, "batch_size": 4}
+        cfg.model.validation_ds = {"num_samples": 4, "batch_size": 4}  # for ReduceLROnPlateau
         cfg.model.optim = {"name": opt_name, "lr": 0.01,
                            "sched": {"name": entry.name, **_required_args(entry.name,
                                                                           entry.params)}}
-        OmegaConf.save(cfg, tmp_path / "pair.yaml")
-        code = main(["train", "--config-path", str(tmp_path), "--config-name", "pair"])
+        code = _cli_train(tmp_path, cfg)
         assert code == 0, f"{opt_name} + {entry.name}: {capsys.readouterr().err[-1500:]}"
-    expected = [(AVAILABLE_OPTIMIZERS[o].__name__, e.obj.__name__, 3) for o, e in pairs]
-    assert _CliRecorder.runs == expected
+    got = [(r["optimizer"], r["scheduler"], r["global_step"]) for r in cli_recorder.runs]
+    assert got == [(AVAILABLE_OPTIMIZERS[o].__name__, e.obj.__name__, 3) for o, e in pairs]
     assert {o for o, _ in pairs} == set(optimizers)

@@ -147,8 +147,15 @@ class WarmupHoldPolicy(WarmupPolicy):
 class SquareAnnealing(WarmupPolicy):
     """Warmup, then ``max(lr0 * (1 - s / D) ** 2, min_lr)``.
 
-    ``s = step - warmup_steps`` and ``D = max_steps - warmup_steps``. Arguments as in
-    :class:`WarmupPolicy`; ``max_steps`` is required and ``min_lr`` defaults to ``1e-5``.
+    ``s = step - warmup_steps`` and ``D = max_steps - warmup_steps``; ``min_lr`` defaults
+    to ``1e-5``.
+
+    Args:
+        optimizer: The wrapped optimizer.
+        max_steps: Total number of optimizer steps (required).
+        min_lr: Floor of the decay and the learning rate after ``max_steps``.
+        last_epoch: Index of the last step done; ``-1`` starts a new schedule.
+        **kwargs: ``warmup_steps`` or ``warmup_ratio``.
     """
 
     def __init__(self, optimizer: Optimizer, *, max_steps: int, min_lr: float = 1e-5,
@@ -167,7 +174,13 @@ class SquareRootAnnealing(WarmupPolicy):
     """Warmup, then ``max(lr0 * sqrt((max_steps - step) / max_steps), min_lr)``.
 
     As in NeMo/ATOMMIC the decay is measured from step 0, not from the end of warmup.
-    Arguments as in :class:`WarmupPolicy`; ``max_steps`` is required.
+
+    Args:
+        optimizer: The wrapped optimizer.
+        max_steps: Total number of optimizer steps (required).
+        min_lr: Floor of the decay and the learning rate after ``max_steps``.
+        last_epoch: Index of the last step done; ``-1`` starts a new schedule.
+        **kwargs: ``warmup_steps`` or ``warmup_ratio``.
     """
 
     def __init__(self, optimizer: Optimizer, *, max_steps: int, min_lr: float = 0.0,
@@ -184,8 +197,14 @@ class SquareRootAnnealing(WarmupPolicy):
 class CosineAnnealing(WarmupPolicy):
     """Warmup, then ``min_lr + (lr0 - min_lr) * (1 + cos(pi * s / D)) / 2``.
 
-    ``s = step - warmup_steps`` and ``D = max_steps - warmup_steps``. Arguments as in
-    :class:`WarmupPolicy`; ``max_steps`` is required.
+    ``s = step - warmup_steps`` and ``D = max_steps - warmup_steps``.
+
+    Args:
+        optimizer: The wrapped optimizer.
+        max_steps: Total number of optimizer steps (required).
+        min_lr: Floor of the decay and the learning rate after ``max_steps``.
+        last_epoch: Index of the last step done; ``-1`` starts a new schedule.
+        **kwargs: ``warmup_steps`` or ``warmup_ratio``.
 
     Raises:
         ConfigError: If a group's initial learning rate is below ``min_lr``.
@@ -249,8 +268,14 @@ class NoamAnnealing(WarmupPolicy):
 class WarmupAnnealing(WarmupPolicy):
     """Warmup, then linear decay ``min_lr + (lr0 - min_lr) * (1 - s / D)``.
 
-    ``s = step - warmup_steps`` and ``D = max_steps - warmup_steps``. Arguments as in
-    :class:`WarmupPolicy`; ``max_steps`` is required.
+    ``s = step - warmup_steps`` and ``D = max_steps - warmup_steps``.
+
+    Args:
+        optimizer: The wrapped optimizer.
+        max_steps: Total number of optimizer steps (required).
+        min_lr: Floor of the decay and the learning rate after ``max_steps``.
+        last_epoch: Index of the last step done; ``-1`` starts a new schedule.
+        **kwargs: ``warmup_steps`` or ``warmup_ratio``.
     """
 
     def __init__(self, optimizer: Optimizer, *, max_steps: int, min_lr: float = 0.0,
@@ -267,7 +292,12 @@ class WarmupAnnealing(WarmupPolicy):
 class InverseSquareRootAnnealing(WarmupPolicy):
     """Warmup, then ``max(lr0 / sqrt((step + 1) / (warmup_steps + 1)), min_lr)``.
 
-    Arguments as in :class:`WarmupPolicy`; ``max_steps`` is required.
+    Args:
+        optimizer: The wrapped optimizer.
+        max_steps: Total number of optimizer steps (required).
+        min_lr: Floor of the decay and the learning rate after ``max_steps``.
+        last_epoch: Index of the last step done; ``-1`` starts a new schedule.
+        **kwargs: ``warmup_steps`` or ``warmup_ratio``.
     """
 
     def __init__(self, optimizer: Optimizer, *, max_steps: int, min_lr: float = 0.0,
