@@ -33,7 +33,8 @@ class CliBoring(BoringModel):
     ``step_sleep`` (s per step), ``record_steps`` (file: one global step per line),
     ``signal_at_step``/``signal_name`` (the process signals itself), and for data sections
     ``per_rank_samples`` (list: the size of the split on each rank, unequal work in DDP).
-    ``on_test_end`` writes ``test_metrics_rank<r>.json`` to ``output_dir``.
+    ``on_validation_end``/``on_test_end`` write ``val|test_metrics_rank<r>.json`` to
+    ``output_dir``.
     """
 
     def training_step(self, batch: Any, batch_idx: int) -> Any:
@@ -55,11 +56,17 @@ class CliBoring(BoringModel):
             cfg = OmegaConf.merge(cfg, {"num_samples": int(per_rank[self.global_rank])})
         return super().build_dataset(cfg, split)
 
-    def on_test_end(self) -> None:
-        if self.output_dir:
+    def _dump_metrics(self, split: str) -> None:
+        if self.output_dir and not self.trainer.sanity_checking:
             metrics = {k: float(v) for k, v in self.trainer.callback_metrics.items()}
-            path = Path(self.output_dir) / f"test_metrics_rank{self.global_rank}.json"
+            path = Path(self.output_dir) / f"{split}_metrics_rank{self.global_rank}.json"
             path.write_text(json.dumps(metrics))
+
+    def on_validation_end(self) -> None:
+        self._dump_metrics("val")
+
+    def on_test_end(self) -> None:
+        self._dump_metrics("test")
 
 
 @atommic_core.hookimpl
