@@ -171,3 +171,16 @@ def test_keep_kspace_is_scaled_like_masked_kspace(data_dir):
     item = build_rec_dataset(cfg, "test")[0]
     torch.testing.assert_close(item["masked_kspace"], item["kspace"] * item["mask"])
     assert "kspace" not in build_rec_dataset({**cfg, "keep_kspace": False}, "test")[0]
+
+
+def test_training_masks_reproducible_with_workers(data_dir):
+    cfg = {"data_path": str(data_dir), "mask_args": MASK, "seed": 3}
+
+    def masks():
+        loader = DataLoader(build_rec_dataset(cfg, "train"), batch_size=None, num_workers=2,
+                            generator=torch.Generator().manual_seed(0))
+        return [item["mask"] for item in loader]
+
+    first, second = masks(), masks()
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert any(not torch.equal(first[0], m) for m in first[1:])

@@ -213,3 +213,15 @@ def test_fft_defaults_reach_transforms():
     ref = center_crop_or_pad(ifft2(s["kspace"], centered=False, normalization="backward"), (8, 8))
     torch.testing.assert_close(ifft2(out["kspace"], centered=False, normalization="backward"),
                                ref, atol=1e-5, rtol=1e-4)
+
+
+def test_training_masks_reproducible_from_seed_and_rng_untouched():
+    s = _sample()
+    rand = {"type": "random1d", "accelerations": [4], "center_fractions": [0.1]}
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    first = [Mask(rand, use_seed=False, seed=5) for _ in range(2)]
+    draws = [[m(s)["mask"] for _ in range(4)] for m in first]
+    assert all(torch.equal(a, b) for a, b in zip(*draws, strict=True))
+    assert any(not torch.equal(draws[0][0], d) for d in draws[0][1:])
+    assert torch.equal(torch.get_rng_state(), before)

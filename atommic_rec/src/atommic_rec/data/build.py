@@ -8,6 +8,8 @@ Config keys (all optional except ``data_path``)::
     skip_bad_files: false
     mask_args: {type: random1d, accelerations: [4], center_fractions: [0.08]}
     use_seed: null                  # deterministic masks per file; default: split != train
+                                    # (training masks: private generator seeded by `seed`
+                                    # and the DataLoader worker seed)
     crop_size: null                 # e.g. [128, 128]
     coil_combination_method: sense  # sense | rss (initial image and computed target)
     estimate_coil_sensitivities: false   # true: re-estimate even when the file has maps
@@ -49,14 +51,14 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
         A list of ``{name: ..., **kwargs}`` dicts for :func:`build_transforms`.
     """
     method = cfg.get("coil_combination_method", "sense")
-    use_seed = cfg.get("use_seed")
+    use_seed = split != "train" if cfg.get("use_seed") is None else bool(cfg["use_seed"])
     keep = bool(cfg.get("keep_kspace", False))
     chain: list[dict[str, Any]] = []
     if cfg.get("crop_size") is not None:
         chain.append({"name": "crop", "size": list(cfg["crop_size"])})
     chain += [
-        {"name": "mask", "mask_args": cfg.get("mask_args"),
-         "use_seed": split != "train" if use_seed is None else bool(use_seed)},
+        {"name": "mask", "mask_args": cfg.get("mask_args"), "use_seed": use_seed,
+         "seed": None if use_seed else cfg.get("seed")},
         {"name": "sensitivity_maps", "method": cfg.get("sensitivity_method", "lowres"),
          "overwrite": bool(cfg.get("estimate_coil_sensitivities", False)),
          "num_low_frequencies": cfg.get("num_low_frequencies")},

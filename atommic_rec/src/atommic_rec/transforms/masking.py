@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
+from torch.utils.data import get_worker_info
 
 from atommic_rec.masks import MaskFunc, create_mask_func, seed_from_fname
 from atommic_rec.physics import apply_mask
@@ -37,8 +40,13 @@ class Mask:
         mask_args: Mask config dict for :func:`~atommic_rec.masks.create_mask_func`, or a
             :class:`~atommic_rec.masks.MaskFunc`, or None.
         use_seed: If True, the mask is deterministic per file name (fastMRI convention: the
-            same mask for every slice of a volume); use it for validation and test.
-        seed: Extra integer mixed into the per-file seed (different fixed masks per seed).
+            same mask for every slice of a volume); use it for validation and test. If False
+            (training), masks come from a generator private to this transform and process,
+            seeded from ``seed`` and, in a DataLoader worker, the worker's seed (which the
+            DataLoader derives from its own generator): new masks every draw, reproducible
+            runs, global RNGs untouched. ``seed=None`` then draws fresh OS entropy.
+        seed: With ``use_seed``, an extra integer mixed into the per-file seed (different fixed
+            masks per seed); without, the seed of the training-mask generator.
         fft_centered: If False, k-space has DC at index 0 and the mask is shifted to match.
     """
 
@@ -50,13 +58,18 @@ class Mask:
         self.use_seed = bool(use_seed)
         self.seed = seed
         self.fft_centered = bool(fft_centered)
+        self._rng: np.random.Generator | None = None
+        self._rng_owner: tuple[int, int | None] | None = None
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         """Add ``masked_kspace``, ``mask`` and ``acceleration`` to ``sample``."""
         sample = dict(sample)
         kspace = sample["kspace"]
         if self.mask_func is not None:
-            mask, acceleration = self.mask_func(kspace.shape, seed=self._seed(sample))
+            if self.use_seed:
+                mask, acceleration = self.mask_func(kspace.shape, seed=self._seed(sample))
+            else:
+                mask, acceleration = self.mask_func(kspace.shape, generator=self._generator())
             if not self.fft_centered:
                 mask = torch.fft.ifftshift(mask, dim=(-2, -1))
         elif sample.get("mask") is not None:
@@ -70,11 +83,25 @@ class Mask:
         sample["acceleration"] = float(acceleration)
         return sample
 
-    def _seed(self, sample: dict[str, Any]) -> tuple[int, ...] | None:
-        if not self.use_seed:
-            return None
+    def _seed(self, sample: dict[str, Any]) -> tuple[int, ...]:
         base = seed_from_fname(str(sample.get("fname", "")))
         return base if self.seed is None else (int(self.seed), *base)
+
+    def _generator(self) -> np.random.Generator:
+        info = get_worker_info()
+        owner = (os.getpid(), None if info is None else int(info.seed))
+        if self._rng is None or owner != self._rng_owner:
+            if self.seed is None and info is None:
+                entropy = None
+            else:
+                entropy = [int(self.seed or 0)] + ([] if info is None else [int(info.seed)])
+            self._rng, self._rng_owner = np.random.default_rng(entropy), owner
+        return self._rng
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_rng"] = state["_rng_owner"] = None  # each worker seeds its own generator
+        return state
 
     def __repr__(self) -> str:
         return f"Mask({self.mask_func!r}, use_seed={self.use_seed})"
