@@ -146,3 +146,19 @@ def test_example_plugin_appears_in_the_real_cli():
     assert kinds == {"optimizers", "schedulers"}, provided
     assert all(row["distribution"] == "atommic-example-plugin" for kind in kinds
                for row in sections[kind] if row["plugin"] == "example")
+
+
+def test_long_name_lists_are_shortened_unless_all(fresh_plugins, capsys):
+    class Many:
+        @hookimpl
+        def atommic_register_optimizers(self, register):
+            for i in range(9):
+                register(f"many{i}", _Opt, _Params)
+
+    plugins.register_plugin(Many(), "many", distribution="many-dist")
+    _, out = _run(capsys)
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("many:"))
+    assert "many5, ... (+3 more)" in line and "many8" not in line
+    _, out = _run(capsys, "--all")
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("many:"))
+    assert ", ".join(f"many{i}" for i in range(9)) in line

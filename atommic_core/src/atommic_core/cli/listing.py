@@ -100,6 +100,13 @@ def collect(what: str = "all", show_all: bool = False) -> dict[str, Any]:
     return sections
 
 
+def _names(names: list[str], show_all: bool, limit: int = 6) -> str:
+    """``a, b, c`` or, past ``limit`` names and without ``--all``, ``a, b, ... (+7 more)``."""
+    if show_all or len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])}, ... (+{len(names) - limit} more)"
+
+
 def _print_plugins(rows: list[dict[str, Any]], show_all: bool) -> None:
     print("plugins:")
     for row in rows:
@@ -109,7 +116,7 @@ def _print_plugins(rows: list[dict[str, Any]], show_all: bool) -> None:
             continue
         hooks = f"hooks: {', '.join(row['hooks']) or '(none)'}"
         if "registers" in row:
-            what = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registers"].items())
+            what = "; ".join(f"{k}: {_names(v, show_all)}" for k, v in row["registers"].items())
             print(f"{head.rstrip()}  {what or '(registers nothing)'}")
         else:
             print(f"{head.rstrip()}  {hooks}")
