@@ -184,3 +184,13 @@ def test_training_masks_reproducible_with_workers(data_dir):
     first, second = masks(), masks()
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     assert any(not torch.equal(first[0], m) for m in first[1:])
+
+
+def test_transform_errors_name_the_file(tmp_path):
+    write_volume(tmp_path / "big.h5", slices=1)
+    with h5py.File(tmp_path / "big.h5", "a") as f:
+        del f["reconstruction_sense"]
+        f["reconstruction_sense"] = np.ones((1, 12, 12), np.float32)
+    ds = build_rec_dataset({"data_path": str(tmp_path), "mask_args": MASK}, "val")
+    with pytest.raises(ValueError, match=r"big\.h5 slice 0: target.*crop_size: \[12, 12\]"):
+        ds[0]

@@ -210,7 +210,14 @@ class SliceDataset(Dataset):
             sample = self._read(vol, info, slice_idx)
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
             raise DataFileError(f"{info.path}: failed to read slice {slice_idx}: {exc}") from exc
-        return self.transform(sample) if self.transform is not None else sample
+        if self.transform is None:
+            return sample
+        try:
+            return self.transform(sample)
+        except ValueError as exc:
+            if type(exc) is not ValueError:
+                raise
+            raise ValueError(f"{info.path.name} slice {slice_idx}: {exc}") from exc
 
     def _read(self, vol: int, info: VolumeInfo, slice_idx: int) -> dict[str, Any]:
         f = self._file(vol)

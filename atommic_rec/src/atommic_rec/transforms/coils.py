@@ -160,9 +160,10 @@ class Target:
         target = (target.abs() if target.is_complex() else target).float()
         grid = tuple(sample["kspace"].shape[-2:])
         if tuple(target.shape[-2:]) != grid:
+            size = list(target.shape[-2:])
             raise ValueError(f"target: expected the k-space grid {list(grid)}; found "
-                             f"{list(target.shape)}; add {{name: crop, size: "
-                             f"{list(target.shape[-2:])}}} before 'mask'")
+                             f"{list(target.shape)}; set crop_size: {size} (or add "
+                             f"{{name: crop, size: {size}}} before 'mask')")
         sample["target"] = target
         if math.isnan(float(sample.get("max_value", math.nan))):
             sample["max_value"] = float(target.max())
