@@ -317,3 +317,92 @@ def test_collection_entry_points_do_not_import_torch():
     proc = subprocess.run([sys.executable, "-c", _COLLECTION_ENTRY_POINTS.replace("DISTS", dists)],
                           capture_output=True, text=True, timeout=120, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+# -- docstrings (STYLE rule 12) ---------------------------------------------------------------
+
+
+def _documented_args(doc: str) -> list[str] | None:
+    """Names in a Google ``Args:`` section, in order; None when there is no such section."""
+    match = re.search(r"^Args:[ \t]*\n", doc, re.M)
+    if match is None:
+        return None
+    names = []
+    for line in doc[match.end():].splitlines():
+        if line.strip() and not line.startswith(" "):
+            break  # the next section
+        found = re.match(r"^    \*{0,2}(\w+)(?: \([^)]*\))?:", line)
+        if found:
+            names.append(found.group(1))
+    return names
+
+
+def _args_drift(tree: ast.AST) -> list[tuple[int, str, list[str], list[str]]]:
+    drift = []
+    methods = {id(n) for c in ast.walk(tree) if isinstance(c, ast.ClassDef) for n in c.body}
+    for node in ast.walk(tree):
+        func = node
+        if isinstance(node, ast.ClassDef):  # a class documents its __init__ arguments
+            func = next((n for n in node.body if isinstance(n, ast.FunctionDef)
+                         and n.name == "__init__"), None)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        documented = _documented_args(ast.get_docstring(node) or "")
+        if func is None or documented is None:
+            continue
+        a = func.args
+        ordered = (*a.posonlyargs, *a.args, a.vararg, *a.kwonlyargs, a.kwarg)  # signature order
+        params = [p.arg for p in ordered if p is not None]
+        if params and params[0] in ("self", "cls") and id(func) in methods:
+            params = params[1:]
+        if documented != params:
+            drift.append((node.lineno, node.name, documented, params))
+    return drift
+
+
+def test_docstring_args_match_signatures():
+    drift = []
+    for folder in _source_roots().values():
+        for path in sorted(folder.rglob("*.py")):
+            for line, name, documented, params in _args_drift(ast.parse(path.read_text())):
+                drift.append(f"{path.relative_to(ROOT)}:{line} {name}: Args {documented} "
+                             f"!= signature {params}")
+    assert not drift, "docstring Args: drifted from the signature:\n" + "\n".join(drift)
+
+
+def test_args_drift_checker_catches_drift():
+    source = textwrap.dedent('''
+    def ok(a, *rest, b=1, **extra):
+        """Summary.
+
+        Args:
+            a: The a.
+            *rest: More.
+            b (int): The b.
+            **extra: Even more.
+
+        Returns:
+            Nothing.
+        """
+
+    class Thing:
+        """A thing.
+
+        Args:
+            size: How big.
+        """
+
+        def __init__(self, size, colour):
+            pass
+
+        def renamed(self, new_name):
+            """Do it.
+
+            Args:
+                old_name: Renamed since.
+            """
+    ''')
+    assert [(name, doc, sig) for _, name, doc, sig in _args_drift(ast.parse(source))] == [
+        ("Thing", ["size"], ["size", "colour"]),
+        ("renamed", ["old_name"], ["new_name"]),
+    ]
