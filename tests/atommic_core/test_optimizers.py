@@ -112,6 +112,12 @@ def test_unknown_argument_names_the_valid_ones():
     assert "\n" not in msg
 
 
+@pytest.mark.parametrize("value", ["1e-3", True])
+def test_text_or_bool_where_a_number_is_expected(value):
+    with pytest.raises(ConfigError, match=r"model\.optim\.lr expected a number"):
+        get_optimizer("adam", lr=value)
+
+
 def test_unknown_name_suggests_close_matches():
     with pytest.raises(UnknownNameError, match="'adamw'"):
         get_optimizer("adamww", lr=0.1)

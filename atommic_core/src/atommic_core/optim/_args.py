@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import typing
 from typing import Any
 
 from atommic_core.errors import ConfigError
@@ -37,6 +38,21 @@ def _unknown_message(kind: str, name: str, unknown: list[str], valid: list[str])
             f"valid arguments: {', '.join(valid)}.{hint}")
 
 
+def _check_numbers(kind: str, name: str, params_cls: Any, kwargs: dict[str, Any],
+                   where: str) -> None:
+    """Reject a string or bool where the dataclass declares a plain ``int``/``float``."""
+    try:
+        hints = typing.get_type_hints(params_cls)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: leave checks to the class
+        return
+    for key, value in kwargs.items():
+        if hints.get(key) in (int, float) and (isinstance(value, bool)
+                                              or not isinstance(value, (int, float))):
+            raise ConfigError(f"{kind} {name!r}: {where}.{key} expected a number, found "
+                              f"{type(value).__name__} {value!r}; hint: write it unquoted, "
+                              "e.g. 1.0e-3")
+
+
 def resolve_arguments(kind: str, name: str, params_cls: Any, kwargs: dict[str, Any],
                       where: str) -> dict[str, Any]:
     """Validate ``kwargs`` against ``params_cls`` and return every argument with defaults.
@@ -53,8 +69,8 @@ def resolve_arguments(kind: str, name: str, params_cls: Any, kwargs: dict[str, A
         field's default is a tuple (YAML has no tuples).
 
     Raises:
-        ConfigError: For an unknown argument (naming the valid ones) or a missing
-            required one.
+        ConfigError: For an unknown argument (naming the valid ones), a missing required
+            one, or text where a number is expected.
     """
     if params_cls is None:
         return dict(kwargs)
@@ -63,6 +79,7 @@ def resolve_arguments(kind: str, name: str, params_cls: Any, kwargs: dict[str, A
     unknown = [k for k in kwargs if k not in valid]
     if unknown:
         raise ConfigError(_unknown_message(kind, name, unknown, valid))
+    _check_numbers(kind, name, params_cls, kwargs, where)
     missing = [f.name for f in fields if _is_required(f) and kwargs.get(f.name) is None]
     if missing:
         raise ConfigError(
