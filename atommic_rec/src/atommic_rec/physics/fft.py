@@ -60,7 +60,9 @@ def _checkerboards(shape: tuple[int, ...], dims: tuple[int, ...], device: torch.
 def _centered(transform, data: torch.Tensor, dims: tuple[int, ...], norm: str) -> torch.Tensor:
     if all(data.shape[d] % 2 == 0 for d in dims):
         shape = tuple(data.shape[d] if d in dims else 1 for d in range(data.ndim))
-        before, after = _checkerboards(shape, dims, data.device)
+        # under torch.compile the patterns are traced (and constant-folded), not cached
+        build = _checkerboards.__wrapped__ if torch.compiler.is_compiling() else _checkerboards
+        before, after = build(shape, dims, data.device)
         return transform(data * before, dim=dims, norm=norm) * after
     data = torch.fft.ifftshift(data, dim=dims)
     return torch.fft.fftshift(transform(data, dim=dims, norm=norm), dim=dims)
