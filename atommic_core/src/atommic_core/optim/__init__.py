@@ -13,14 +13,6 @@ from atommic_core.errors import ConfigError
 __all__ = ["build_optimization"]
 
 
-def _plain(cfg: Any) -> dict[str, Any]:
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return dict(cfg)
-
-
 def build_optimization(model: Any, optim_cfg: Any) -> Any:
     """Turn ``model.optim`` into what ``LightningModule.configure_optimizers`` returns.
 
@@ -43,10 +35,11 @@ def build_optimization(model: Any, optim_cfg: Any) -> Any:
         >>> type(out).__name__
         'Adam'
     """
+    from atommic_core.optim._args import to_plain_dict
     from atommic_core.optim.lr_scheduler import prepare_lr_scheduler
     from atommic_core.optim.optimizers import get_optimizer
 
-    cfg = _plain(optim_cfg)
+    cfg = to_plain_dict(optim_cfg)
     name = cfg.pop("name", None)
     if not name:
         raise ConfigError(f"model.optim needs a name; found keys {sorted(cfg)}; hint: e.g. "

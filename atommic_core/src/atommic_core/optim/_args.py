@@ -13,7 +13,16 @@ from typing import Any
 
 from atommic_core.errors import ConfigError
 
-__all__ = ["field_names", "resolve_arguments"]
+__all__ = ["field_names", "resolve_arguments", "to_plain_dict"]
+
+
+def to_plain_dict(cfg: Any) -> dict[str, Any]:
+    """A new plain ``dict`` from a mapping or an OmegaConf ``DictConfig`` (resolved)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return dict(cfg)
 
 
 def field_names(params_cls: Any) -> list[str]:

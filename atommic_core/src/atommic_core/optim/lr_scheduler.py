@@ -23,7 +23,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from atommic_core.errors import ConfigError
-from atommic_core.optim._args import field_names, resolve_arguments
+from atommic_core.optim._args import field_names, resolve_arguments, to_plain_dict
 from atommic_core.optim._policies import (
     CosineAnnealing,
     InverseSquareRootAnnealing,
@@ -126,17 +126,6 @@ def max_steps_from_trainer(trainer: Any) -> int:
     return int(steps)
 
 
-def _plain(cfg: Any) -> dict[str, Any]:
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a core dependency
-        pass
-    return dict(cfg)
-
-
 def _constructor_args(entry: Any, cfg: dict[str, Any], trainer: Any) -> dict[str, Any]:
     fields = field_names(entry.params)
     max_steps = cfg.pop("max_steps", None)
@@ -178,7 +167,7 @@ def prepare_lr_scheduler(optimizer: Optimizer, scheduler_config: Any,
     """
     if scheduler_config is None:
         return None
-    cfg = _plain(scheduler_config)
+    cfg = to_plain_dict(scheduler_config)
     name = cfg.pop("name", None)
     if not name:
         raise ConfigError(f"model.optim.sched needs a name; found keys {sorted(cfg)}; hint: "
