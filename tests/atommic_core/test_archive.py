@@ -212,3 +212,12 @@ def test_newer_format_version_asks_for_an_upgrade(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ArchiveError, match=r"no \.atommic file at"):
         ModelPT.restore_from(tmp_path / "nope.atommic")
+
+
+def test_compressed_tar_is_explained(tmp_path):
+    path = tmp_path / "old.atommic"
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("model_config.yaml")
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(ArchiveError, match="compressed tar"):
+        ModelPT.restore_from(path)

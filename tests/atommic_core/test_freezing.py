@@ -47,7 +47,8 @@ class WeightRecorder(pl.Callback):
         return any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
-def _fit(modules: dict, optim: dict, tmp_path) -> tuple[NestedBoringModel, WeightRecorder]:
+def _fit(modules: dict, optim: dict, tmp_path,
+         recorder: WeightRecorder | None = None) -> tuple[NestedBoringModel, WeightRecorder]:
     torch.manual_seed(0)
     model = NestedBoringModel({
         "child_model": {"target": "atommic_core.testing.BoringModel", "hidden": 6},
@@ -55,7 +56,7 @@ def _fit(modules: dict, optim: dict, tmp_path) -> tuple[NestedBoringModel, Weigh
         "optim": optim,
         "freeze_updates": {"enabled": True, "modules": modules},
     })
-    recorder = WeightRecorder()
+    recorder = recorder or WeightRecorder()
     trainer = pl.Trainer(max_steps=STEPS, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,
                          accelerator="cpu", callbacks=[recorder], default_root_dir=tmp_path)
@@ -99,9 +100,11 @@ def test_freeze_and_unfreeze_are_logged_once(tmp_path, caplog):
 
 
 def test_unknown_module_fails_before_the_first_step(tmp_path):
+    recorder = WeightRecorder()
     with pytest.raises(ConfigError, match=r"has no module 'child.decoder'; its modules are: "
                                           r"child, child.encoder, child.encoder.0"):
-        _fit({"child.decoder": 2}, OPTIMIZERS["sgd"], tmp_path)
+        _fit({"child.decoder": 2}, OPTIMIZERS["sgd"], tmp_path, recorder)
+    assert recorder.snapshots == []  # no training batch started
 
 
 def test_disabled_adds_no_callback():

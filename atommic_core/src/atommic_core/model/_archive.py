@@ -183,6 +183,13 @@ class ArchiveReader:
         if not os.path.isfile(self.path):
             raise ArchiveError(f"no .atommic file at {self.path}: check the path")
         size = os.path.getsize(self.path)
+        with open(self.path, "rb") as f:
+            compressed = f.read(2) == b"\x1f\x8b"
+        if compressed:
+            raise ArchiveError(
+                f"{self.path} is a compressed tar (an archive of the original ATOMMIC?); this "
+                "atommic reads the plain-tar .atommic files that ModelPT.save_to writes"
+            )
         try:
             self._tar = tarfile.open(self.path, mode="r:")
         except tarfile.TarError as exc:

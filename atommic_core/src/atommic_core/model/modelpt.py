@@ -432,10 +432,12 @@ class ModelPT(pl.LightningModule):
         Example:
             >>> model = ModelPT.from_pretrained("varnet_knee_4x")  # doctest: +SKIP
         """
-        from atommic_core.model.pretrained import fetch, find_pretrained
+        from atommic_core.model.pretrained import entry_class, fetch, find_pretrained
 
         info = find_pretrained(cls, model_name)
         path = fetch(info, refresh_cache=refresh_cache)
-        return cls.restore_from(path, override_config_path=override_config_path,
-                                map_location=map_location, strict=strict,
-                                return_config=return_config)
+        # on the base class, the entry's own class (when importable) restores the archive
+        restorer = (entry_class(info) or cls) if cls is ModelPT else cls
+        return restorer.restore_from(path, override_config_path=override_config_path,
+                                     map_location=map_location, strict=strict,
+                                     return_config=return_config)

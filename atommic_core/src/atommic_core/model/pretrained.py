@@ -28,6 +28,7 @@ __all__ = [
     "cache_dir",
     "cached_path",
     "describe",
+    "entry_class",
     "fetch",
     "find_pretrained",
     "list_pretrained",
@@ -69,7 +70,15 @@ def _all_entries() -> list[PretrainedModelInfo]:
     return entries
 
 
-def _entry_class(info: PretrainedModelInfo) -> type | None:
+def entry_class(info: PretrainedModelInfo) -> type | None:
+    """The entry's ``class_`` as a class (imported from an installed package if a string).
+
+    Args:
+        info: The pretrained entry.
+
+    Returns:
+        The class, or ``None`` when the entry names none or it cannot be imported.
+    """
     if info.class_ is None or isinstance(info.class_, type):
         return info.class_
     from atommic_core.model._manifest import resolve_target
@@ -96,7 +105,7 @@ def list_pretrained(cls: type) -> list[PretrainedModelInfo]:
         return entries
     out = []
     for info in entries:
-        klass = _entry_class(info)
+        klass = entry_class(info)
         if klass is not None and issubclass(klass, cls):
             out.append(info)
     return out
