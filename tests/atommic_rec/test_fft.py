@@ -87,3 +87,15 @@ def test_centered_fft_gradients_match_numpy_adjoint():
     (fft2(x) * w.conj()).real.sum().backward()
     # ortho FFT is unitary: d/dx Re<F x, w> = F^H w = ifft2(w)
     torch.testing.assert_close(x.grad, ifft2(w), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_traces_under_torch_compile_without_graph_breaks():
+    import torch._dynamo
+
+    def roundtrip(x):
+        return ifft2(fft2(x, centered=True), centered=True)
+
+    x = torch.randn(2, 8, 6, dtype=torch.complex64)
+    explained = torch._dynamo.explain(roundtrip)(x)
+    assert explained.graph_count == 1 and explained.graph_break_count == 0
