@@ -162,3 +162,23 @@ def test_long_name_lists_are_shortened_unless_all(fresh_plugins, capsys):
     _, out = _run(capsys, "--all")
     line = next(ln for ln in out.splitlines() if ln.strip().startswith("many:"))
     assert ", ".join(f"many{i}" for i in range(9)) in line
+
+
+def test_closed_stdout_is_not_a_traceback(monkeypatch, tmp_path):
+    """``python -m atommic_core ... | head``: the reader left early; exit quietly with 1."""
+    sink = (tmp_path / "sink").open("w")
+
+    class ClosedPipe:
+        def write(self, text=""):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        flush = write
+
+        def fileno(self):
+            return sink.fileno()
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    try:
+        assert main([]) == 1  # usage text hits the closed pipe
+    finally:
+        sink.close()

@@ -87,7 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ``--verbose`` or ``HYDRA_FULL_ERROR=1`` shows the traceback), 130 when interrupted.
     """
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe must not escape at shutdown
+        return code
     except BrokenPipeError:  # e.g. `list | head`: the reader went away, nothing to report
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
