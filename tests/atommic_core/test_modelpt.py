@@ -214,10 +214,12 @@ def test_load_from_checkpoint_rebuilds_an_artifact_free_model(tmp_path):
                          enable_progress_bar=False, enable_model_summary=False,
                          default_root_dir=tmp_path, accelerator="cpu")
     trainer.fit(model)
+    model.cfg.note = "set after __init__"  # the checkpoint stores the current config
     ckpt = tmp_path / "last.ckpt"
     trainer.save_checkpoint(ckpt)
     loaded = BoringModel.load_from_checkpoint(ckpt)
     assert loaded.cfg.hidden == 6
+    assert loaded.cfg.note == "set after __init__"
     assert _same_weights(model, loaded)
 
 
