@@ -82,9 +82,15 @@ def test_computed_max_steps_equals_the_steps_fit_takes(tmp_path, data, trainer_k
     assert rec.result["global_step"] > 0
 
 
-def test_computed_max_steps_with_two_ddp_processes(tmp_path):
+def test_computed_max_steps_with_two_ddp_processes(tmp_path, monkeypatch):
     # 2 CPU processes (gloo): each sees half the data through the distributed sampler.
     # "ddp_fork" starts in under a second; ATOMMIC_TEST_DDP=ddp_spawn checks spawn (~35 s).
+    import socket
+
+    with socket.socket() as sock:  # a port of our own; the env is restored afterwards
+        sock.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("MASTER_PORT", str(sock.getsockname()[1]))
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     out = tmp_path / "steps.json"
     strategy = os.environ.get("ATOMMIC_TEST_DDP", "ddp_fork")
     trainer = pl.Trainer(default_root_dir=tmp_path, callbacks=[RecordSteps(str(out))],
