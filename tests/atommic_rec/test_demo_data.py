@@ -70,6 +70,17 @@ def test_phantom_fallback_when_nilearn_absent(tmp_path, monkeypatch):
         make_demo_data(tmp_path / "x", **SMALL, source="icbm152")
 
 
+def test_phantom_fallback_when_nibabel_absent(tmp_path, monkeypatch):
+    import atommic_rec.data.demo_data as demo_mod
+
+    real = demo_mod.importlib.util.find_spec
+    monkeypatch.setattr(demo_mod.importlib.util, "find_spec",
+                        lambda name: None if name == "nibabel" else real(name))
+    assert make_demo_data(tmp_path, **SMALL)["source"] == "phantom"
+    with pytest.raises(FileNotFoundError, match="nibabel"):
+        make_demo_data(tmp_path / "x", **SMALL, source="icbm152")
+
+
 def test_template_found_without_importing_nilearn():
     import sys
 

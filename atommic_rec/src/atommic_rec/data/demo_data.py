@@ -8,6 +8,7 @@ optional complex Gaussian noise. k-space uses the centered orthonormal FFT.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Sequence
@@ -128,12 +129,15 @@ def make_demo_data(out: str | os.PathLike, *, coils: int = 8, size: int = 128,
         raise ValueError(f"make_demo_data: expected 3 volume counts >= 0, coils >= 1, size >= 8, "
                          f"slices >= 1; found volumes={list(volumes)}, coils={coils}, "
                          f"size={size}, slices={slices}")
-    template_path = find_icbm152_template() if source in ("auto", "icbm152") else None
-    if source == "icbm152" and template_path is None:
-        raise FileNotFoundError("make_demo_data: expected the ICBM152 template in the nilearn "
-                                "wheel; found no nilearn; hint: pip install --no-deps nilearn")
     if source not in ("auto", "icbm152", "phantom"):
         raise ValueError(f"make_demo_data: expected source auto|icbm152|phantom; found {source!r}")
+    template_path = find_icbm152_template() if source in ("auto", "icbm152") else None
+    if template_path is not None and importlib.util.find_spec("nibabel") is None:
+        template_path = None  # the template needs nibabel to be read
+    if source == "icbm152" and template_path is None:
+        raise FileNotFoundError("make_demo_data: expected the ICBM152 template in the nilearn "
+                                "wheel and nibabel to read it; found them missing; hint: "
+                                "pip install nibabel && pip install --no-deps nilearn")
     kind = "icbm152" if template_path is not None else "phantom"
     template = None
     if kind == "icbm152":
