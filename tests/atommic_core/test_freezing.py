@@ -59,7 +59,8 @@ def _fit(modules: dict, optim: dict, tmp_path,
     recorder = recorder or WeightRecorder()
     trainer = pl.Trainer(max_steps=STEPS, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,
-                         accelerator="cpu", callbacks=[recorder], default_root_dir=tmp_path)
+                         accelerator="cpu", callbacks=[recorder], default_root_dir=tmp_path,
+                         limit_val_batches=0)
     trainer.fit(model)
     return model, recorder
 

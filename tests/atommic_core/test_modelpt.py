@@ -263,3 +263,13 @@ def test_strict_false_initialises_new_weights(tmp_path):
     weight = restored.head.weight
     assert torch.isfinite(weight).all() and weight.abs().max() <= bound
     assert weight.std() > 0
+
+
+def test_config_interpolations_resolve_when_possible(tmp_path):
+    full = OmegaConf.create({"trainer": {"steps": 7}, "model": {"hidden": 6,
+                                                               "steps": "${trainer.steps}"}})
+    path = BoringModel(full.model).save_to(tmp_path / "m.atommic")
+    assert BoringModel.restore_from(path, return_config=True).steps == 7
+    # a model section on its own with a dangling interpolation still builds
+    alone = BoringModel({"hidden": 6, "steps": "${trainer.steps}"})
+    assert alone.hparams["cfg"]["steps"] == "${trainer.steps}"

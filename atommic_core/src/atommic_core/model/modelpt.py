@@ -21,6 +21,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader, Dataset
 
 from atommic_core.errors import ConfigError
@@ -43,7 +44,11 @@ def _to_dictconfig(cfg: Any) -> DictConfig:
 
 def _plain(cfg: DictConfig) -> dict:
     """A plain, resolved copy of a config (what checkpoints and archives store)."""
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException:
+        # e.g. ${trainer.max_steps} in a model section built on its own: keep it verbatim
+        return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
 
 
 class ModelPT(pl.LightningModule):
