@@ -45,6 +45,13 @@ def test_norm_unet_keeps_shape_and_complex64(hw):
         assert net(x).dtype == torch.complex64
 
 
+def test_norm_unet_zero_init_outputs_the_input_mean():
+    x = _cplx(2, 16, 16)
+    out = NormUnet(chans=4, num_pools=2, zero_init=True)(x)
+    mean = torch.complex(x.real.mean(dim=(-2, -1)), x.imag.mean(dim=(-2, -1)))
+    assert torch.allclose(out, mean[:, None, None].expand_as(x), atol=1e-5)
+
+
 def test_norm_unet_rejects_real_input():
     with pytest.raises(ValueError, match="complex"):
         NormUnet(4, 2)(torch.zeros(1, 8, 8))

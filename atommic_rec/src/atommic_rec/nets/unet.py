@@ -126,6 +126,8 @@ class NormUnet(nn.Module):
         num_pools: Number of pooling levels.
         drop_prob: Dropout probability.
         normalize: Normalise the input (and un-normalise the output).
+        zero_init: Start the last 1x1 convolution at zero, so the U-Net first outputs the
+            input mean (an unrolled model then starts close to its data-consistency steps).
 
     Example:
         >>> net = NormUnet(chans=4, num_pools=2)
@@ -134,9 +136,13 @@ class NormUnet(nn.Module):
     """
 
     def __init__(self, chans: int = 18, num_pools: int = 4, drop_prob: float = 0.0,
-                 normalize: bool = True) -> None:
+                 normalize: bool = True, zero_init: bool = False) -> None:
         super().__init__()
         self.unet = Unet(2, 2, chans=chans, num_pools=num_pools, drop_prob=drop_prob)
+        if zero_init:
+            last = self.unet.up_conv[-1][-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
         self.normalize = normalize
         self.multiple = 2**num_pools
 
