@@ -20,11 +20,13 @@ site-packages **except** atommic distributions, their editable hooks and any oth
 distribution with ``atommic`` entry points; then ``pip install --no-deps
 --no-build-isolation -e atommic_core -e atommic_seg``. The environment is cached in pytest's
 cache folder, keyed on the Python version, the main environment's package list and the two
-pyproject files, and built under a file lock so pytest-xdist workers share one build.
+pyproject files, and built under a file lock (fcntl, so POSIX only) so pytest-xdist workers
+share one build.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -34,7 +36,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[2]
 SEG_ONLY_DISTRIBUTIONS = ("atommic_core", "atommic_seg")
@@ -109,15 +110,14 @@ def seg_only_python(request: pytest.FixtureRequest,
     Returns:
         Path of the environment's ``bin/python``.
     """
-    if sys.platform == "win32":
-        pytest.skip("the seg-only environment is built with POSIX paths and symlinks")
     site = Path(sysconfig.get_path("purelib"))  # the main environment's, from sys.prefix
     entries = _shared_entries(site)
     cache = getattr(request.config, "cache", None)
     base = cache.mkdir("seg_only_env") if cache else tmp_path_factory.getbasetemp().parent
     key = _env_key(site, entries)
     env_dir = Path(base) / f"venv-{key}"
-    with FileLock(str(Path(base) / f"venv-{key}.lock")):
+    with (Path(base) / f"venv-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one xdist worker builds, the others wait; freed on close
         if not (env_dir / _READY).is_file():
             _build(env_dir, site, entries)
     return env_dir / "bin" / "python"
