@@ -19,7 +19,8 @@ def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins) ->
 
     ``make_dist(dist, source, ep_name=..., version=...)`` writes ``<dist>-<version>.dist-info``
     (METADATA + ``entry_points.txt`` in group ``atommic``) and a module holding ``source``;
-    ``importlib.metadata`` then finds it like any installed plugin. Returns the module name.
+    ``importlib.metadata`` then finds it like any installed plugin; ``extra_modules`` maps
+    more module names to sources written beside it. Returns the plugin's module name.
     The plugin manager is reset before and after the test (``fresh_plugins``).
     """
     site = tmp_path / "site"
@@ -27,8 +28,12 @@ def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins) ->
     monkeypatch.syspath_prepend(str(site))
     made: list[str] = []
 
-    def make(dist: str, source: str, ep_name: str | None = None, version: str = "1.0") -> str:
+    def make(dist: str, source: str, ep_name: str | None = None, version: str = "1.0",
+             extra_modules: dict[str, str] | None = None) -> str:
         module = f"_atommic_test_plugin_{next(_counter)}"
+        for name, text in (extra_modules or {}).items():  # helper modules next to the plugin
+            (site / f"{name}.py").write_text(textwrap.dedent(text))
+            made.append(name)
         info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")

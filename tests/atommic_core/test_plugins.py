@@ -185,6 +185,32 @@ def test_optional_hooks_and_collection_hookspecs_are_accepted(make_dist):
     assert widgets.entry("gear").distribution == "atommic-widgets"
 
 
+def test_collection_hookspecs_by_module_name(make_dist):
+    specs = '''
+    from atommic_core.hookspecs import hookspec
+
+    @hookspec
+    def atommic_register_doodads(register):
+        """Register doodads."""
+    '''
+    plugin = """
+    from atommic_core import hookimpl
+
+    ATOMMIC_HOOKSPECS = ["_atommic_test_doodad_specs"]
+
+    @hookimpl
+    def atommic_register_doodads(register):
+        register("doodad", int)
+    """
+    make_dist("atommic-doodads", plugin, ep_name="doodads",
+              extra_modules={"_atommic_test_doodad_specs": specs})
+    doodads = registry.Registry("doodad", "atommic_register_doodads")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PluginLoadWarning)
+        assert doodads["doodad"] is int
+    assert plugins.get_plugin_manager().hook.atommic_register_doodads.has_spec()
+
+
 def test_two_distributions_claiming_one_plugin_name(make_dist):
     make_dist("atommic-first", GOOD.format(name="firstopt"), ep_name="same")
     make_dist("atommic-second", GOOD.format(name="secondopt"), ep_name="same")
