@@ -115,3 +115,29 @@ def test_init_from_unknown_module_is_one_line(cli_plugin, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "no module 'encodr'" in err[0] and "Did you mean 'encoder'" in err[0]
+
+
+def test_docs_full_example_runs(cli_plugin, tmp_path):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
+    example = re.search(r"## A complete example\n+```yaml\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "demo.yaml").write_text(example)
+    assert main_run(tmp_path, "train", "trainer.max_epochs=1", "model.train_ds.num_samples=32",
+                    f"exp_manager.exp_dir={tmp_path / 'exps'}", name="demo") == 0
+    (run,) = run_dirs(tmp_path / "exps", "boring_demo")
+    assert (run / "checkpoints" / "boring_demo.atommic").is_file()
+    assert (run / "csv" / "metrics.csv").is_file() and (run / "test_results.json").is_file()
+
+
+def test_output_dir_receives_test_results_and_predictions(cli_plugin, tmp_path):
+    exp_dir, out = tmp_path / "exps", tmp_path / "out"
+    folder = write_config(tmp_path / "cfg", base_config(exp_dir))
+    assert main_run(folder, "train", "trainer.max_epochs=1", "~model.test_ds") == 0
+    archive = run_dirs(exp_dir)[0] / "checkpoints" / "boring.atommic"
+    for command in ("test", "predict"):
+        assert main_run(folder, command, f"+model.restore_path={archive}",
+                        f"exp_manager.output_dir={out}") == 0
+    assert (out / "test_results.json").is_file()
+    assert (out / "predictions" / "predictions.pt").is_file()

@@ -194,3 +194,36 @@ def test_resume_from_checkpoint_path(tmp_path):
     missing = ExpManagerConfig.from_config({"resume_from_checkpoint": str(tmp_path / "y.ckpt")})
     with pytest.raises(ConfigError, match=r"y\.ckpt does not exist"):
         checkpointing.find_resume_checkpoint(missing, tmp_path)
+
+
+# -- trainer section and ranks -----------------------------------------------------------
+def test_trainer_arguments_reach_the_trainer(tmp_path):
+    from pytorch_lightning.callbacks import LearningRateMonitor
+
+    from atommic_core.exp_manager import build_trainer, setup_experiment
+
+    cfg = OmegaConf.create({"model": {"model_name": "M"}, "exp_manager": {
+        "exp_dir": str(tmp_path), "create_tensorboard_logger": False}, "trainer": {
+        "accelerator": "cpu", "gradient_clip_val": 0.5, "accumulate_grad_batches": 3,
+        "max_time": "00:00:10:00", "limit_train_batches": 0.5, "deterministic": True,
+        "callbacks": [{"_target_": "pytorch_lightning.callbacks.LearningRateMonitor"}]}})
+    exp = setup_experiment(cfg, "test")
+    trainer = build_trainer(cfg, exp)
+    exp.close()
+    assert trainer.gradient_clip_val == 0.5 and trainer.accumulate_grad_batches == 3
+    assert trainer.limit_train_batches == 0.5
+    assert any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
+    assert trainer.default_root_dir == str(exp.log_dir) and trainer.loggers == []
+
+
+def test_other_ranks_share_the_folder_and_write_no_run_files(tmp_path, monkeypatch):
+    from atommic_core.exp_manager import setup_experiment
+
+    cfg = OmegaConf.create({"model": {"model_name": "M"}, "exp_manager": {
+        "exp_dir": str(tmp_path), "log_global_rank_0_only": True,
+        "create_tensorboard_logger": False}})
+    monkeypatch.setenv(log_dir.VERSION_ENV, "shared")
+    exp = setup_experiment(cfg, "train", rank=1)
+    exp.close()
+    assert exp.log_dir == tmp_path / "M" / "shared"
+    assert list(exp.log_dir.iterdir()) == []  # rank 0 writes config, command line and logs

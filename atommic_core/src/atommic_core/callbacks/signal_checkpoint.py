@@ -104,7 +104,7 @@ class SignalCheckpoint(Callback):
         tmp = self.dirpath / f".{self.filename}.tmp"
         if trainer.is_global_zero:
             self.dirpath.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)  # full state: resumable
         if trainer.is_global_zero:
             os.replace(tmp, path)
         trainer.strategy.barrier("atommic_signal_checkpoint")

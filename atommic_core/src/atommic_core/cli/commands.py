@@ -26,12 +26,18 @@ LOG = logging.getLogger("atommic_core.cli")
 _EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
+def _not_an_advert(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("💡 Tip")
+
+
 def _setup_console_logging() -> None:
     from lightning_fabric.utilities.rank_zero import _get_rank
 
     logger = logging.getLogger("atommic_core")
     if any(getattr(h, "_atommic_console", False) for h in logger.handlers):
         return
+    # Lightning advertises a cloud service on every run; keep run logs about the run.
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_an_advert)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[atommic] %(message)s"))
     handler._atommic_console = True  # type: ignore[attr-defined]

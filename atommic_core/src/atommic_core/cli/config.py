@@ -255,9 +255,10 @@ def validate_config(cfg: Any, command: str, model_cls: type) -> None:
     trainer = cfg.get("trainer")
     if trainer is not None and not hasattr(trainer, "items"):
         raise ConfigError(f"trainer: expected a mapping of Trainer arguments, found {trainer!r}")
-    trainer_kwargs(OmegaConf.to_container(trainer or {}, resolve=True))
-    em = ExpManagerConfig.from_config(
-        OmegaConf.to_container(cfg.get("exp_manager") or {}, resolve=True))
+    trainer_kwargs(OmegaConf.to_container(trainer, resolve=True) if trainer else {})
+    section = cfg.get("exp_manager")
+    em = ExpManagerConfig.from_config(OmegaConf.to_container(section, resolve=True)
+                                      if section else {})
     if em.resume_from_checkpoint:
         _check_path("exp_manager.resume_from_checkpoint", em.resume_from_checkpoint)
     if command == "train":

@@ -56,6 +56,14 @@ class Experiment:
             self._handler = None
 
 
+def _plain(section: Any) -> dict[str, Any]:
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(section, DictConfig):
+        return dict(OmegaConf.to_container(section, resolve=True))
+    return dict(section or {})
+
+
 def _global_rank() -> int:
     from lightning_fabric.utilities.rank_zero import _get_rank
 
@@ -111,10 +119,7 @@ def setup_experiment(cfg: Any, command: str = "train", argv: list[str] | None = 
         >>> trainer = build_trainer(cfg, exp)                 # doctest: +SKIP
         >>> trainer.fit(model, ckpt_path=exp.ckpt_path)       # doctest: +SKIP
     """
-    from omegaconf import OmegaConf
-
-    em = ExpManagerConfig.from_config(OmegaConf.to_container(cfg.get("exp_manager") or {},
-                                                             resolve=True))
+    em = ExpManagerConfig.from_config(_plain(cfg.get("exp_manager")))
     rank = _global_rank() if rank is None else rank
     training = command == "train"
     name = str(em.name or cfg.get("name") or cfg.model.model_name)
@@ -125,6 +130,7 @@ def setup_experiment(cfg: Any, command: str = "train", argv: list[str] | None = 
     out_dir = Path(em.output_dir).expanduser().resolve() if em.output_dir else run_dir
     exp = Experiment(em, name, run_dir, ckpt_dir, out_dir,
                      atommic_path=ckpt_dir / f"{name}.atommic")
+    out_dir.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         log_dir.write_run_files(run_dir, cfg, argv)
     if rank == 0 or not em.log_global_rank_0_only:
@@ -132,7 +138,7 @@ def setup_experiment(cfg: Any, command: str = "train", argv: list[str] | None = 
         exp._handler = log_dir.add_file_logging(run_dir, rank, local_rank)
     LOG.info("%s: log dir %s", command, run_dir)
     _seed(cfg, em)
-    section = dict(OmegaConf.to_container(cfg.get("trainer") or {}, resolve=True))
+    section = _plain(cfg.get("trainer"))
     if section.get("logger", True) is not False:
         exp.loggers = loggers.build_loggers(em, run_dir, name)
     if training:
@@ -154,13 +160,11 @@ def build_trainer(cfg: Any, exp: Experiment, **overrides: Any) -> Any:
         folder and the progress bar shows only in a terminal (plain log lines otherwise).
     """
     import pytorch_lightning as pl
-    from omegaconf import OmegaConf
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from atommic_core.callbacks import PlainProgressLog
 
-    section = OmegaConf.to_container(cfg.get("trainer") or {}, resolve=True)
-    kwargs = trainer_kwargs(section)
+    kwargs = trainer_kwargs(_plain(cfg.get("trainer")))
     kwargs.update(overrides)
     callbacks = list(exp.callbacks)
     user_callbacks = kwargs.pop("callbacks", None) or []
