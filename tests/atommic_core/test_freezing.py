@@ -30,6 +30,7 @@ class WeightRecorder(pl.Callback):
         self.training_flags: list[bool] = []
 
     def _take(self, pl_module) -> None:
+        self.module = pl_module
         self.snapshots.append({name: [p.detach().clone() for p in
                                       pl_module.get_submodule(name).parameters()]
                                for name in MODULES})
@@ -164,3 +165,47 @@ def test_frozen_even_with_an_optimizer_that_ignores_gradients(tmp_path, monkeypa
     assert [rec.changed("scale", s) for s in range(1, STEPS + 1)] == [
         True, False, False, True, True, True]
     assert all(rec.changed("child.head", s) for s in range(1, STEPS + 1))
+
+
+class ManualNested(NestedBoringModel):
+    """Manual optimization: the model calls optimizer.step() itself."""
+
+    def __init__(self, cfg, trainer=None):
+        super().__init__(cfg, trainer)
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(self._loss(batch))
+        opt.step()
+
+
+def test_frozen_under_manual_optimization(tmp_path):
+    torch.manual_seed(0)
+    model = ManualNested({
+        "child_model": {"target": "atommic_core.testing.BoringModel", "hidden": 6},
+        "train_ds": {"num_samples": 4 * STEPS, "batch_size": 4, "shuffle": False},
+        "optim": OPTIMIZERS["sgd"],
+        "freeze_updates": {"enabled": True, "modules": {"child.head": [2, 3]}},
+    })
+    rec = WeightRecorder()
+    pl.Trainer(max_steps=STEPS, logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+               callbacks=[rec], default_root_dir=tmp_path, limit_val_batches=0).fit(model)
+    assert [rec.changed("child.head", s) for s in range(1, STEPS + 1)] == [
+        True, False, False, True, True, True]
+    assert all(rec.changed("scale", s) for s in range(1, STEPS + 1))
+
+
+def test_a_failed_fit_leaves_the_model_unfrozen(tmp_path, monkeypatch):
+    def explode(self, batch, batch_idx):
+        if self.trainer.global_step == 2:
+            raise RuntimeError("boom")
+        return NestedBoringModel._loss(self, batch)
+
+    monkeypatch.setattr(NestedBoringModel, "training_step", explode)
+    rec = WeightRecorder()
+    with pytest.raises(RuntimeError, match="boom"):
+        _fit({"child": -1}, OPTIMIZERS["sgd"], tmp_path, rec)
+    assert all(p.requires_grad for p in rec.module.parameters())

@@ -273,3 +273,10 @@ def test_config_interpolations_resolve_when_possible(tmp_path):
     # a model section on its own with a dangling interpolation still builds
     alone = BoringModel({"hidden": 6, "steps": "${trainer.steps}"})
     assert alone.hparams["cfg"]["steps"] == "${trainer.steps}"
+
+
+def test_restore_passes_the_trainer(tmp_path):
+    path = _model().save_to(tmp_path / "m.atommic")
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, accelerator="cpu",
+                         default_root_dir=tmp_path)
+    assert ModelPT.restore_from(path, trainer=trainer)._external_trainer is trainer

@@ -130,11 +130,12 @@ class FreezeUpdates(pl.Callback):
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        self.frozen.clear()
-        self._apply_frozen()  # the model leaves fit() with its own requires_grad flags
+        self._do_release()
+
+    @override
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                     exception: BaseException) -> None:
+        self._do_release()
 
     @override
     def state_dict(self) -> dict[str, Any]:
@@ -172,6 +173,14 @@ class FreezeUpdates(pl.Callback):
                 until = "the end of training" if last is None else f"step {last}"
                 log.info("freeze_updates: step %d: froze %r until %s", step, name, until)
             self._logged.add(name)
+        self._apply_frozen()
+
+    def _do_release(self) -> None:
+        # the model leaves fit() (even a failed one) with its own requires_grad flags
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self.frozen.clear()
         self._apply_frozen()
 
     def _frozen_params(self) -> set[nn.Parameter]:

@@ -17,7 +17,6 @@ import tempfile
 import urllib.parse
 import urllib.request
 import warnings
-from typing import Any
 
 from atommic_core.errors import AtommicError, UnknownNameError
 from atommic_core.model._archive import sha256_of_file
@@ -27,7 +26,6 @@ __all__ = [
     "ChecksumError",
     "cache_dir",
     "cached_path",
-    "describe",
     "entry_class",
     "fetch",
     "find_pretrained",
@@ -216,12 +214,3 @@ def fetch(info: PretrainedModelInfo, refresh_cache: bool = False) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return dest
-
-
-def describe(info: PretrainedModelInfo) -> dict[str, Any]:
-    """JSON-friendly form of an entry (for listings)."""
-    klass = info.class_
-    name = klass if isinstance(klass, str) or klass is None else (
-        f"{klass.__module__}.{klass.__qualname__}")
-    return {"name": info.pretrained_model_name, "description": info.description,
-            "location": info.location, "class": name, "sha256": info.sha256}
