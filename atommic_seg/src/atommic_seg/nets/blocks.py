@@ -156,6 +156,13 @@ class ResidualConvBlock(nn.Module):
 class Down(nn.Module):
     """Downsample by ``factor`` (max pooling) then a :class:`ConvBlock`.
 
+    Args:
+        dims: 2 or 3 spatial dimensions.
+        in_channels: Input channels.
+        out_channels: Output channels.
+        factor: Pooling factor.
+        **block_kwargs: Passed to :class:`ConvBlock`.
+
     Shapes:
         ``[B, in_channels, *S]`` -> ``[B, out_channels, *S / factor]``.
     """
