@@ -47,14 +47,17 @@ def _checkerboards(shape: tuple[int, ...], dims: tuple[int, ...], device: torch.
     For even sizes, ``fftshift(F(ifftshift(x))) = c * s * F(s * x)`` with ``s`` the
     checkerboard and ``c = (-1)^(sum N_d / 2)``: two multiplications instead of two rolls.
     """
-    pattern = torch.ones((), device=device)
-    for d in dims:
-        view = [1] * len(shape)
-        view[d] = shape[d]
-        sign = 1.0 - 2.0 * (torch.arange(shape[d], device=device) % 2)
-        pattern = pattern * sign.reshape(view)
-    c = -1.0 if sum(shape[d] // 2 for d in dims) % 2 else 1.0
-    return pattern, pattern * c
+    # cached tensors must not be inference tensors (a first call under inference_mode,
+    # e.g. validation before training, would otherwise break later autograd use)
+    with torch.inference_mode(False):
+        pattern = torch.ones((), device=device)
+        for d in dims:
+            view = [1] * len(shape)
+            view[d] = shape[d]
+            sign = 1.0 - 2.0 * (torch.arange(shape[d], device=device) % 2)
+            pattern = pattern * sign.reshape(view)
+        c = -1.0 if sum(shape[d] // 2 for d in dims) % 2 else 1.0
+        return pattern, pattern * c
 
 
 def _centered(transform, data: torch.Tensor, dims: tuple[int, ...], norm: str) -> torch.Tensor:
