@@ -151,3 +151,23 @@ def test_demo_icbm_anatomy_labels(tmp_path):
     # T1 contrast: white matter brighter than grey matter brighter than CSF
     means = [float(image[label == c].mean()) for c in (1, 2, 3)]
     assert means[0] < means[1] < means[2]
+
+
+class _ReportingDataset(SegmentationDataset):
+    """Adds the worker's cache read count at the time each item is made."""
+
+    def __getitem__(self, i):
+        item = super().__getitem__(i)
+        info = torch.utils.data.get_worker_info()
+        item["reads"] = self.cache.reads
+        item["worker"] = info.id if info is not None else -1
+        return item
+
+
+def test_each_worker_reads_a_volume_once(nifti_root):
+    root, _, _ = nifti_root
+    ds = _ReportingDataset(root, dimensionality=2, num_classes=3)
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2)
+    items = list(loader)
+    assert len(items) == 4 and {int(b["worker"]) for b in items} == {0, 1}
+    assert all(int(b["reads"]) == 1 for b in items)  # one read per worker, not per slice
