@@ -152,3 +152,15 @@ def test_recurrent_cells_and_bad_names():
         build_recurrent_cell("LSTM", 2, 2)
     with pytest.raises(ValueError, match="conv_filters"):
         RIMBlock(conv_filters=(4, 4, 3), recurrent_filters=(4, 4, 0))
+
+
+def test_training_works_after_first_use_under_inference_mode():
+    # validation (inference_mode) may see a shape before training does; cached FFT helpers
+    # must not leak inference tensors into autograd
+    y, s = _cplx(1, 2, 12, 14), _cplx(1, 2, 12, 14, seed=1)
+    net = VarNetNet(1, chans=4, num_pools=1)
+    mask = torch.ones(1, 1, 1, 14)
+    with torch.inference_mode():
+        net(y, s, mask)
+    net(y, s, mask).abs().sum().backward()
+    assert net.cascades[0].dc_weight.grad is not None
