@@ -121,3 +121,18 @@ def test_write_label_volume_roundtrip(tmp_path):
     np.testing.assert_array_equal(np.moveaxis(np.asarray(img.dataobj), 2, 0), labels)
     with pytest.raises(ValueError, match="nifti or hdf5"):
         write_label_volume(labels, tmp_path / "y", "png")
+
+
+def test_overlay_colours_only_labelled_pixels(tmp_path):
+    from atommic_seg.models.writers import write_overlay_png
+
+    image = np.linspace(0, 1, 30, dtype=np.float32).reshape(5, 6)
+    labels = np.zeros((5, 6), np.uint8)
+    labels[1:3, 2:4] = 2
+    rgb = np.asarray(Image.open(write_overlay_png(image, labels, tmp_path / "o.png")))
+    grey = rgb[labels == 0]
+    assert (grey[:, 0] == grey[:, 1]).all() and (grey[:, 1] == grey[:, 2]).all()
+    coloured = rgb[labels == 2].astype(int)
+    assert (np.abs(coloured[:, 0] - coloured[:, 1]) > 10).any()
+    multi = write_overlay_png(image, np.stack([labels == 2, labels == 0]), tmp_path / "m.png")
+    assert np.asarray(Image.open(multi)).shape == (5, 6, 3)
