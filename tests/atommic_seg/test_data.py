@@ -171,3 +171,19 @@ def test_each_worker_reads_a_volume_once(nifti_root):
     items = list(loader)
     assert len(items) == 4 and {int(b["worker"]) for b in items} == {0, 1}
     assert all(int(b["reads"]) == 1 for b in items)  # one read per worker, not per slice
+
+
+def test_random_crop_aligned_seeded_and_padded(tmp_path, write_nifti_case):
+    label = np.random.default_rng(2).integers(0, 5, (9, 7, 6)).astype(np.uint8)
+    write_nifti_case(tmp_path, "c", label.astype(np.float32), label)
+    ds = SegmentationDataset(tmp_path, dimensionality=3, num_classes=5, normalization="none",
+                             crop_size=(4, 8, 5), seed=3)
+    item = ds[0]
+    assert item["image"].shape == (1, 4, 8, 5) and item["target"].shape == (4, 8, 5)
+    # the image equals the label everywhere, so a misaligned crop would show
+    np.testing.assert_array_equal(item["image"][0].numpy(), item["target"].numpy())
+    assert torch.equal(ds[0]["image"], item["image"])  # seeded
+    padded = SegmentationDataset(tmp_path, dimensionality=2, num_classes=5, crop_size=(12, 4))
+    assert padded[0]["image"].shape == (1, 12, 4) and padded[0]["target"].shape == (12, 4)
+    with pytest.raises(ValueError, match="crop_size"):
+        SegmentationDataset(tmp_path, dimensionality=3, num_classes=5, crop_size=(4, 4))

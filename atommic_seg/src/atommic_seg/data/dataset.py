@@ -14,11 +14,12 @@ Each item is a dict:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from atommic_seg.data.augment import Augmenter
@@ -47,6 +48,9 @@ class SegmentationDataset(Dataset):
         require_labels: Fail if a case has no labels (off for prediction).
         image_key: HDF5 image dataset (default: first of ``image``, ``reconstruction``...).
         label_key: HDF5 label dataset.
+        crop_size: Random crop (zero-padded where the item is smaller), one size per spatial
+            axis of an item; seeded like the augmentations. Meant for training (patches let
+            3D volumes of different shapes share a batch).
     """
 
     def __init__(self, data_path: str | os.PathLike, dimensionality: int = 2,
@@ -54,7 +58,8 @@ class SegmentationDataset(Dataset):
                  complex_data: bool = False, normalization: str = "max",
                  data_format: str = "auto", augmentations: Mapping[str, Any] | None = None,
                  seed: int = 0, cache_size: int = 8, require_labels: bool = True,
-                 image_key: str | None = None, label_key: str = "segmentation") -> None:
+                 image_key: str | None = None, label_key: str = "segmentation",
+                 crop_size: Sequence[int] | None = None) -> None:
         if dimensionality not in (2, 3):
             raise ValueError(f"dimensionality must be 2 or 3, found {dimensionality!r}")
         if label_mode not in ("multiclass", "multilabel"):
@@ -72,6 +77,10 @@ class SegmentationDataset(Dataset):
         self.epoch = 0
         self.require_labels = require_labels
         self.image_key, self.label_key = image_key, label_key
+        self.crop_size = tuple(int(c) for c in crop_size) if crop_size else None
+        if self.crop_size is not None and len(self.crop_size) != dimensionality:
+            raise ValueError(f"crop_size needs {dimensionality} sizes for {dimensionality}D "
+                             f"items, found {list(self.crop_size)}")
         self.refs = find_cases(data_path, data_format, require_labels)
         self.cache = VolumeCache(cache_size)
         self.num_slices = [read_num_slices(r, image_key) for r in self.refs]
@@ -156,4 +165,22 @@ class SegmentationDataset(Dataset):
                 raise ValueError(f"{case.ref.name}: label value {int(target.max())} >= "
                                  f"num_classes={self.num_classes}; hint: set num_classes")
             item["target"] = target
+        if self.crop_size is not None:
+            self._random_crop(item, np.random.default_rng([self.seed, self.epoch, i, 1]))
         return item
+
+    def _random_crop(self, item: dict[str, Any], rng: np.random.Generator) -> None:
+        """Crop ``image`` and ``target`` in place to ``crop_size`` at a random position."""
+        spatial = item["image"].shape[1:]
+        pads = [max(0, c - n) for c, n in zip(self.crop_size, spatial, strict=True)]
+        keys = [k for k in ("image", "target") if k in item]
+        if any(pads):
+            flat = [p for pad in reversed(pads) for p in (0, pad)]
+            for k in keys:
+                item[k] = F.pad(item[k], flat)
+        sizes = item["image"].shape[1:]
+        starts = [int(rng.integers(0, n - c + 1))
+                  for n, c in zip(sizes, self.crop_size, strict=True)]
+        window = tuple(slice(s, s + c) for s, c in zip(starts, self.crop_size, strict=True))
+        for k in keys:
+            item[k] = item[k][(Ellipsis, *window)].contiguous()

@@ -136,7 +136,10 @@ class SegmentationModel(ModelPT):
 
     # -- data ----------------------------------------------------------------------------
     def build_dataset(self, cfg: DictConfig, split: str) -> Dataset:
-        """A :class:`SegmentationDataset` from a split config (augmentations: train only)."""
+        """A :class:`SegmentationDataset` from a split config.
+
+        Augmentations and ``crop_size`` apply to the train split only.
+        """
         if cfg.get("data_path") is None:
             raise ConfigError(f"model.{split}_ds.data_path is not set")
         kwargs = {k: cfg.get(k, self.cfg.get(k)) for k in _DATASET_KEYS}
@@ -148,7 +151,8 @@ class SegmentationModel(ModelPT):
             augmentations=OmegaConf.to_container(aug) if aug is not None else None,
             seed=int(cfg.get("seed", 0) or 0), cache_size=int(cfg.get("cache_size", 8)),
             require_labels=split != "predict", image_key=cfg.get("image_key"),
-            label_key=cfg.get("label_key", "segmentation"))
+            label_key=cfg.get("label_key", "segmentation"),
+            crop_size=cfg.get("crop_size") if split == "train" else None)
 
     def on_train_epoch_start(self) -> None:  # noqa: D102 - Lightning hook
         loader = self._loaders.get("train")
