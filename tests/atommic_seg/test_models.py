@@ -128,3 +128,16 @@ def test_patch_embedding_interpolates_positions():
     emb = PatchEmbedding(3, 1, 8, patch_size=2, grid_size=(2, 2, 2))
     tokens, grid = emb(torch.randn(1, 1, 4, 6, 8))
     assert grid == (2, 3, 4) and tokens.shape == (1, 24, 8)
+
+
+def test_sliding_window_matches_whole_input_for_a_pointwise_net():
+    model = _build("SegmentationUNet3D", 3, inference={"patch_size": [4, 5, 6], "overlap": 0.5})
+    model.net = torch.nn.Conv3d(1, 3, 1)  # pointwise: every window sees the same values
+    model.size_divisor = (1, 1, 1)
+    image = torch.randn(2, 1, 7, 9, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(model.infer(image), model(image))
+    calls = []
+    model.forward = lambda x: calls.append(x.shape) or torch.zeros(x.shape[0], 3, *x.shape[2:])
+    model.infer(image)
+    assert len(calls) == 3 * 3 * 3 and all(c[2:] == (4, 5, 6) for c in calls)

@@ -11,6 +11,7 @@ Model config keys (besides the network's own)::
     label_mode: multiclass       # or multilabel (one sigmoid channel per class)
     complex_data: false          # complex images as 2 channels (real, imaginary)
     normalization: max           # per volume: max, zscore or none
+    inference: {patch_size: [32, 64, 64], overlap: 0.5}   # optional sliding window
     class_names: [background, csf, gm, wm]
     loss: {dice: {weight: 1.0, include_background: false}, cross_entropy: 1.0}
     train_ds / validation_ds / test_ds / predict_ds:
@@ -19,6 +20,7 @@ Model config keys (besides the network's own)::
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from pathlib import Path
@@ -134,6 +136,39 @@ class SegmentationModel(ModelPT):
             return [out[0][crop], *out[1:]]
         return out[crop]
 
+    def infer(self, image: torch.Tensor) -> torch.Tensor:
+        """Evaluation logits, by sliding window if ``model.inference.patch_size`` is set.
+
+        Windows of ``patch_size`` (one size per spatial axis) overlap by
+        ``model.inference.overlap`` (default 0.5) and their logits are averaged.
+
+        Args:
+            image: ``[B, C_in, *S]`` float32.
+
+        Returns:
+            Logits ``[B, num_classes, *S]``.
+        """
+        opts = self.cfg.get("inference") or {}
+        patch = opts.get("patch_size")
+        if not patch:
+            return self(image)
+        spatial = image.shape[2:]
+        patch = [min(int(p), n) for p, n in zip(patch, spatial, strict=True)]
+        overlap = float(opts.get("overlap", 0.5))
+        starts = []
+        for n, p in zip(spatial, patch, strict=True):
+            step = max(1, int(p * (1 - overlap)))
+            axis = list(range(0, n - p + 1, step))
+            starts.append(sorted({*axis, n - p}))
+        out = image.new_zeros(image.shape[0], self.num_classes, *spatial)
+        count = image.new_zeros(1, 1, *spatial)
+        for corner in itertools.product(*starts):
+            window = (slice(None), slice(None),
+                      *[slice(c, c + p) for c, p in zip(corner, patch, strict=True)])
+            out[window] += self(image[window])
+            count[window] += 1
+        return out / count
+
     # -- data ----------------------------------------------------------------------------
     def build_dataset(self, cfg: DictConfig, split: str) -> Dataset:
         """A :class:`SegmentationDataset` from a split config.
@@ -206,7 +241,7 @@ class SegmentationModel(ModelPT):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Logs ``val_loss``; accumulates counts for the epoch's ``val_dice``."""
-        logits = self(batch["image"])
+        logits = self.infer(batch["image"])
         loss = self.compute_loss(logits, batch["target"])
         self.log("val_loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         counts = self._counts(self.to_labels(logits), batch["target"]).double().cpu()
@@ -259,7 +294,7 @@ class SegmentationModel(ModelPT):
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Predict labels; compute per-class metrics for every completed case."""
-        labels = self.to_labels(self(batch["image"]))
+        labels = self.to_labels(self.infer(batch["image"]))
         multilabel = self.label_mode == "multilabel"
         for case, entry in self._collect(self._test_parts, batch, labels, keep_image=False):
             pred, target = self._volume(entry["labels"]), self._volume(entry["targets"])
@@ -298,7 +333,7 @@ class SegmentationModel(ModelPT):
     def predict_step(self, batch: dict[str, Any], batch_idx: int,
                      dataloader_idx: int = 0) -> list[tuple[str, dict[str, Any]]]:
         """Label maps of the cases completed by this batch: ``[(case, entry), ...]``."""
-        labels = self.to_labels(self(batch["image"]))
+        labels = self.to_labels(self.infer(batch["image"]))
         done = list(self._collect(self._predict_parts, batch, labels, keep_image=True))
         return [(case, {**entry, "labels": self._volume(entry["labels"])})
                 for case, entry in done]
