@@ -91,7 +91,12 @@ def test_dynunet_deep_supervision_only_in_training():
     model.train()
     outs = model(x)
     assert isinstance(outs, list) and outs[0].shape == (1, 3, 8, 8)
-    assert outs[1].shape == (1, 3, 4, 4)
+    assert model.net(x)[1].shape == (1, 3, 4, 4)  # the coarse head, upsampled by forward()
+    assert outs[1].shape == (1, 3, 8, 8)
+    target = torch.randint(0, 3, (1, 8, 8))
+    parts = [model.loss_fn(o, target) for o in outs]
+    expected = (parts[0] + 0.5 * parts[1]) / 1.5
+    torch.testing.assert_close(model.compute_loss(outs, target), expected)
     model.eval()
     assert model(x).shape == (1, 3, 8, 8)
 

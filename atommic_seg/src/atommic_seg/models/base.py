@@ -120,7 +120,8 @@ class SegmentationModel(ModelPT):
         """Logits for ``image`` ``[B, C_in, *S]`` (padded to the size divisor and cropped).
 
         Returns:
-            ``[B, num_classes, *S]``, or a list of such (deep supervision in training).
+            ``[B, num_classes, *S]``, or a list of such (deep supervision in training; coarse
+            outputs are upsampled to the input size).
         """
         spatial = image.shape[2:]
         if len(spatial) != self.dimensionality:
@@ -132,8 +133,11 @@ class SegmentationModel(ModelPT):
             image = F.pad(image, flat)
         out = self.net(image)
         crop = (slice(None), slice(None), *[slice(0, n) for n in spatial])
-        if isinstance(out, (list, tuple)):
-            return [out[0][crop], *out[1:]]
+        if isinstance(out, (list, tuple)):  # deep supervision: coarse outputs to full size
+            mode = "bilinear" if self.dimensionality == 2 else "trilinear"
+            size = image.shape[2:]
+            return [o[crop] if o.shape[2:] == size else F.interpolate(
+                o, size=size, mode=mode, align_corners=False)[crop] for o in out]
         return out[crop]
 
     def infer(self, image: torch.Tensor) -> torch.Tensor:
@@ -197,17 +201,20 @@ class SegmentationModel(ModelPT):
     # -- losses and labels ---------------------------------------------------------------
     def compute_loss(self, logits: torch.Tensor | list[torch.Tensor],
                      target: torch.Tensor) -> torch.Tensor:
-        """Loss of (possibly deeply supervised) logits; coarse outputs are upsampled."""
+        """Loss of logits, or of a deep-supervision list (weights 1, 1/2, 1/4, ... normalized).
+
+        Args:
+            logits: ``[B, C, *S]`` or a list of such (full resolution first).
+            target: Class indices ``[B, *S]`` or channels ``[B, C, *S]``.
+
+        Returns:
+            A scalar tensor.
+        """
         if not isinstance(logits, (list, tuple)):
             return self.loss_fn(logits, target)
         weights = [0.5**i for i in range(len(logits))]
-        total = 0.0
-        mode = "bilinear" if self.dimensionality == 2 else "trilinear"
-        size = logits[0].shape[2:]
-        for w, out in zip(weights, logits, strict=True):
-            if out.shape[2:] != size:
-                out = F.interpolate(out, size=size, mode=mode, align_corners=False)
-            total = total + w * self.loss_fn(out, target)
+        total = sum(w * self.loss_fn(out, target) for w, out in zip(weights, logits,
+                                                                      strict=True))
         return total / sum(weights)
 
     def to_labels(self, logits: torch.Tensor) -> torch.Tensor:
