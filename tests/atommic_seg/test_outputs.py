@@ -136,3 +136,17 @@ def test_overlay_colours_only_labelled_pixels(tmp_path):
     assert (np.abs(coloured[:, 0] - coloured[:, 1]) > 10).any()
     multi = write_overlay_png(image, np.stack([labels == 2, labels == 0]), tmp_path / "m.png")
     assert np.asarray(Image.open(multi)).shape == (5, 6, 3)
+
+
+def test_augmentations_and_crops_only_for_training(tiny_demo):
+    aug = {"flip": {"prob": 1.0}}
+    cfg = _cfg(tiny_demo)
+    for split in ("validation_ds", "test_ds"):
+        cfg[split].update(augmentations=aug, crop_size=[8, 8])
+    cfg["train_ds"]["crop_size"] = [8, 8]
+    model = SegmentationUNet(cfg)
+    train = model.build_dataset(model.cfg.train_ds, "train")
+    assert train.augmenter is not None and train.crop_size == (8, 8)
+    for split, key in (("validation", "validation_ds"), ("test", "test_ds")):
+        ds = model.build_dataset(model.cfg[key], split)
+        assert ds.augmenter is None and ds.crop_size is None
