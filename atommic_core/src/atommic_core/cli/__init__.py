@@ -46,12 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the composed config and exit without running")
         p.add_argument("overrides", nargs="*",
                        help="Hydra overrides: key=value, +new.key=value, ~removed.key")
-    p = sub.add_parser("list", help="list plugins, models, optimizers, schedulers, configs")
-    p.add_argument("what", nargs="?", default="all", choices=("all", *_LIST_WHATS))
+    p = sub.add_parser("list", help="list plugins, models, optimizers, schedulers, configs",
+                       description="What is installed, and which plugin provides each entry.")
+    p.add_argument("what", nargs="?", default="all", choices=("all", *_LIST_WHATS),
+                   help="section to list (default: all)")
     p.add_argument("--all", action="store_true", dest="show_all",
-                   help="also show hooks and modules of each plugin")
+                   help="also show modules, hooks and classes, and every name in full")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--verbose", "-v", action="store_true")
+    p.add_argument("--verbose", "-v", action="store_true", help="show full tracebacks on errors")
     return parser
 
 
