@@ -141,3 +141,35 @@ def test_output_dir_receives_test_results_and_predictions(cli_plugin, tmp_path):
                         f"exp_manager.output_dir={out}") == 0
     assert (out / "test_results.json").is_file()
     assert (out / "predictions" / "predictions.pt").is_file()
+
+
+def test_pretrained_partial_load(cli_plugin, tmp_path, monkeypatch):
+    import types
+
+    from atommic_cli_testkit import CliBoring
+
+    import atommic_core
+
+    monkeypatch.setenv("ATOMMIC_CACHE_DIR", str(tmp_path / "cache"))
+    exp_dir = tmp_path / "exps"
+    folder = write_config(tmp_path / "cfg", base_config(exp_dir))
+    assert main_run(folder, "train", "trainer.max_epochs=1", "~model.test_ds") == 0
+    source = run_dirs(exp_dir)[0] / "checkpoints"
+    src = torch.load(source / "boring--last.ckpt", weights_only=False)["state_dict"]
+
+    offers = types.ModuleType("offers_tiny_boring")
+
+    @atommic_core.hookimpl
+    def atommic_pretrained_models():
+        return [atommic_core.PretrainedModelInfo("tiny_boring", "a test model",
+                                                 str(source / "boring.atommic"), CliBoring)]
+
+    offers.atommic_pretrained_models = atommic_pretrained_models
+    cli_plugin.register_plugin(offers, "offers_tiny_boring")
+    assert main_run(folder, "train", "trainer.max_epochs=1", "~model.test_ds",
+                    "model.optim.lr=0.0", "+exp_manager.name=second",
+                    "+model.pretrained={name: tiny_boring, include: [head]}") == 0
+    got = torch.load(next((exp_dir / "second").glob("*/checkpoints/second--last.ckpt")),
+                     weights_only=False)["state_dict"]
+    assert torch.equal(got["head.weight"], src["head.weight"])
+    assert not torch.equal(got["encoder.0.weight"], src["encoder.0.weight"])
