@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create or update .venv at the repository root with every atommic distribution (editable),
-# torch 2.13.0 (CPU wheel, installed first so nothing pulls a CUDA build) and the test tools.
-# Idempotent: a stamp of the install inputs makes a second run return at once.
+# torch 2.13.0 (installed first, alone, so no other requirement can pull a CUDA build) and the
+# test tools. Idempotent: a stamp of the install inputs makes a second run return at once.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -10,8 +10,14 @@ py="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 inputs=(scripts/setup_env.sh constraints.txt requirements-dev.txt pyproject.toml
         atommic_*/pyproject.toml plugins/*/pyproject.toml)
-stamp="$(cat "${inputs[@]}" | sha256sum | cut -c1-16)"
-if [[ -f "$venv/.atommic-stamp" && "$(cat "$venv/.atommic-stamp")" == "$stamp" ]]; then
+stamp="$("$py" -c 'import sys; print(sys.version)' | cat - "${inputs[@]}" | sha256sum | cut -c1-16)"
+
+# One installer at a time (e.g. `demo` and `test` started together on a fresh clone).
+exec 9>"$root/.venv.lock"
+flock 9
+
+if [[ -f "$venv/.atommic-stamp" && "$(cat "$venv/.atommic-stamp")" == "$stamp" ]] \
+   && "$venv/bin/python" -c "import atommic_core, torch" 2>/dev/null; then
   exit 0
 fi
 
