@@ -58,7 +58,7 @@ def _zero_filled(cfg: Any, out: Path) -> dict[str, float]:
 
 
 def _steps_for_budget(cfg: Any, minutes: float) -> tuple[int, float]:
-    """Time three VarNet training steps (after one warm-up) and size the run to the budget."""
+    """Time item loading and three VarNet steps (after a warm-up); size the run to the budget."""
     import torch
     from omegaconf import OmegaConf
 
@@ -67,7 +67,10 @@ def _steps_for_budget(cfg: Any, minutes: float) -> tuple[int, float]:
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model = VarNet(model_cfg)
     dataset = model.build_dataset(OmegaConf.create(model_cfg["train_ds"]), "train")
-    batch = torch.utils.data.default_collate([dataset[0]])
+    t0 = time.perf_counter()
+    items = [dataset[i] for i in range(3)]
+    load = (time.perf_counter() - t0) / 3
+    batch = torch.utils.data.default_collate(items[:1])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     times = []
     for i in range(4):
@@ -78,8 +81,13 @@ def _steps_for_budget(cfg: Any, minutes: float) -> tuple[int, float]:
         opt.step()
         if i:
             times.append(time.perf_counter() - t0)
-    step = sorted(times)[1] * 1.25  # + data loading and validation
+    step = (sorted(times)[1] + load) * 1.2  # + validation and logging
     return max(20, int(minutes * 60 / step)), step
+
+
+def _hms(minutes: float) -> str:
+    seconds = int(minutes * 60)
+    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _read_metrics(path: Path) -> dict[str, float]:
@@ -119,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = [f"model.data_root={data}", f"exp_manager.exp_dir={out / 'experiments'}",
                  "+exp_manager.version=demo", "exp_manager.resume_if_exists=false",
                  f"+trainer.max_steps={steps}", "trainer.max_epochs=1000",
-                 f"trainer.max_time=00:00:{int(args.minutes * 1.5) + 1:02d}:00",
+                 f"trainer.max_time={_hms(args.minutes * 1.2 + 0.5)}",
                  *args.overrides]
     if run.exists():
         import shutil
