@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
@@ -140,24 +141,48 @@ def test_logger_bad_kwargs_is_config_error(tmp_path):
 def test_checkpoint_params_applied(tmp_path):
     cfg = ExpManagerConfig.from_config({"checkpoint_callback_params": {
         "monitor": "val_ssim", "mode": "max", "save_top_k": 3, "save_last": False}})
-    cb = checkpointing.build_checkpoint_callback(cfg, tmp_path, "exp", has_validation=True)
+    (cb,) = checkpointing.build_checkpoint_callbacks(cfg, tmp_path, "exp", has_validation=True)
     assert isinstance(cb, ModelCheckpoint)
-    assert (cb.monitor, cb.mode, cb.save_top_k, cb.save_last) == ("val_ssim", "max", 3, False)
+    assert (cb.monitor, cb.mode, cb.save_top_k) == ("val_ssim", "max", 3)
     assert cb.dirpath == str(tmp_path) and cb.filename.startswith("exp--{val_ssim")
 
 
 def test_checkpoint_defaults_follow_validation(tmp_path):
+    cfg = ExpManagerConfig.from_config({"checkpoint_callback_params": {
+        "every_n_train_steps": 5}})
+    best, last = checkpointing.build_checkpoint_callbacks(cfg, tmp_path, "e", True)
+    assert best.monitor == "val_loss" and best.save_top_k == 1
+    assert last.monitor is None and last.filename == "e--last"
+    assert last._every_n_train_steps == 5  # saved at the same points as the top-k
+    assert best.state_key != last.state_key
+    (only_best, only_last) = checkpointing.build_checkpoint_callbacks(cfg, tmp_path, "e", False)
+    assert only_best.monitor is None and only_best.state_key != only_last.state_key
+
+
+def test_last_checkpoint_is_current_without_improvement(tmp_path):
+    import pytorch_lightning as pl
+
+    from atommic_core.testing import BoringModel
+
+    class Worse(BoringModel):  # val_loss grows each epoch: only epoch 0 is "best"
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", float(self.current_epoch))
+
     cfg = ExpManagerConfig.from_config({})
-    with_val = checkpointing.build_checkpoint_callback(cfg, tmp_path, "e", True)
-    without = checkpointing.build_checkpoint_callback(cfg, tmp_path, "e", False)
-    assert with_val.monitor == "val_loss" and with_val.save_last
-    assert without.monitor is None and without.CHECKPOINT_NAME_LAST == "e--last"
+    callbacks = checkpointing.build_checkpoint_callbacks(cfg, tmp_path, "e", True)
+    model = Worse({"train_ds": {"num_samples": 8, "batch_size": 4},
+                   "validation_ds": {"num_samples": 4, "batch_size": 4},
+                   "optim": {"name": "sgd", "lr": 0.1}})
+    pl.Trainer(max_epochs=3, callbacks=callbacks, logger=False, enable_progress_bar=False,
+               enable_model_summary=False, default_root_dir=tmp_path).fit(model)
+    last = torch.load(tmp_path / "e--last.ckpt", weights_only=False)
+    assert last["global_step"] == 6 and callbacks[0].best_model_path.endswith("step=2.ckpt")
 
 
 def test_checkpoint_bad_param(tmp_path):
     cfg = ExpManagerConfig.from_config({"checkpoint_callback_params": {"mode": "up"}})
     with pytest.raises(ConfigError, match="checkpoint_callback_params"):
-        checkpointing.build_checkpoint_callback(cfg, tmp_path, "e", True)
+        checkpointing.build_checkpoint_callbacks(cfg, tmp_path, "e", True)
 
 
 def test_early_stopping_params():

@@ -9,18 +9,39 @@ from typing import Any
 from atommic_core.errors import ConfigError
 from atommic_core.exp_manager.config import ExpManagerConfig
 
-__all__ = ["build_checkpoint_callback", "build_early_stopping", "find_resume_checkpoint"]
+__all__ = ["build_checkpoint_callbacks", "build_early_stopping", "find_resume_checkpoint"]
 
 LOG = logging.getLogger("atommic_core.exp_manager")
 
 
-def build_checkpoint_callback(cfg: ExpManagerConfig, ckpt_dir: Path, name: str,
-                              has_validation: bool) -> Any:
-    """A ``ModelCheckpoint`` configured by ``checkpoint_callback_params``.
+_TRIGGERS = ("every_n_train_steps", "every_n_epochs", "train_time_interval",
+             "save_on_train_epoch_end")
+
+
+def _make(params: dict[str, Any], ckpt_dir: Path, last: bool = False) -> Any:
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    class LastCheckpoint(ModelCheckpoint):
+        """Rewrites ``<name>--last.ckpt`` at every save point (its own state key)."""
+
+    try:
+        return (LastCheckpoint if last else ModelCheckpoint)(dirpath=str(ckpt_dir), **params)
+    except Exception as exc:  # TypeError, or Lightning's MisconfigurationException
+        raise ConfigError(f"exp_manager.checkpoint_callback_params: {exc}") from exc
+
+
+def build_checkpoint_callbacks(cfg: ExpManagerConfig, ckpt_dir: Path, name: str,
+                               has_validation: bool) -> list[Any]:
+    """``ModelCheckpoint`` callbacks configured by ``checkpoint_callback_params``.
 
     Defaults: ``monitor="val_loss"`` and ``mode="min"`` when the model has a validation set
     (no monitor otherwise), ``save_top_k=1``, ``save_last=True``, files named
-    ``<name>--{<monitor>:.4f}-{epoch}-{step}.ckpt`` and ``<name>--last.ckpt``.
+    ``<name>--{<monitor>:.4f}-{epoch}-{step}.ckpt``.
+
+    ``save_last`` is served by a second, unmonitored callback that rewrites
+    ``<name>--last.ckpt`` at every save point. (Lightning's own ``save_last`` only refreshes
+    the last checkpoint when a top-k checkpoint was saved at the same step, so after an
+    epoch without improvement it would resume from an older state and lose steps.)
 
     Args:
         cfg: The experiment manager options.
@@ -29,28 +50,26 @@ def build_checkpoint_callback(cfg: ExpManagerConfig, ckpt_dir: Path, name: str,
         has_validation: Whether ``model.validation_ds`` is configured.
 
     Returns:
-        The callback.
+        The monitored (top-k) callback, then the "last" callback if ``save_last``.
     """
-    from pytorch_lightning.callbacks import ModelCheckpoint
-
     params = dict(cfg.checkpoint_callback_params)
     params.setdefault("monitor", "val_loss" if has_validation else None)
     monitor = params["monitor"]
     params.setdefault("mode", "min")
     params.setdefault("save_top_k", 1)
-    params.setdefault("save_last", True)
+    save_last = params.pop("save_last", True)
     if monitor:
         params.setdefault("filename", f"{name}--{{{monitor}:.4f}}-{{epoch}}-{{step}}")
     else:
         params.setdefault("filename", f"{name}--{{epoch}}-{{step}}")
-    params.setdefault("auto_insert_metric_name", True)
     params.pop("dirpath", None)
-    try:
-        callback = ModelCheckpoint(dirpath=str(ckpt_dir), **params)
-    except Exception as exc:  # TypeError, or Lightning's MisconfigurationException
-        raise ConfigError(f"exp_manager.checkpoint_callback_params: {exc}") from exc
-    callback.CHECKPOINT_NAME_LAST = f"{name}--last"
-    return callback
+    callbacks = [_make(params, ckpt_dir)]
+    if save_last:
+        last = {k: params[k] for k in _TRIGGERS if k in params}
+        last.update(monitor=None, save_top_k=1, filename=f"{name}--last",
+                    enable_version_counter=False)
+        callbacks.append(_make(last, ckpt_dir, last=True))
+    return callbacks
 
 
 def build_early_stopping(cfg: ExpManagerConfig) -> Any:

@@ -89,7 +89,7 @@ def _train_callbacks(em: ExpManagerConfig, cfg: Any, exp: Experiment, section: d
     callbacks: list[Any] = []
     has_val = cfg.model.get("validation_ds") is not None
     if em.create_checkpoint_callback and section.get("enable_checkpointing", True):
-        callbacks.append(checkpointing.build_checkpoint_callback(
+        callbacks.extend(checkpointing.build_checkpoint_callbacks(
             em, exp.checkpoint_dir, exp.name, has_val))
     if em.create_early_stopping_callback:
         callbacks.append(checkpointing.build_early_stopping(em))
