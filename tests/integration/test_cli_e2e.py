@@ -57,7 +57,7 @@ def test_train_test_resume(tmp_path):
     resumed = _ok(run_cli(["train", *args, "trainer.max_epochs=3",
                            "exp_manager.resume_if_exists=true"], site))
     assert f"resume_if_exists: resuming from {ckpts}" in resumed.stderr
-    assert "training starts at step 8 (epoch 2)" in resumed.stderr, resumed.stderr[-6000:].replace("[atommic]", "\n")
+    assert "training starts at step 8 (epoch 2)" in resumed.stderr, resumed.stderr[-4000:]
     assert [int(s) for s in (tmp_path / "steps.txt").read_text().split()] == [8, 9, 10, 11]
     last = torch.load(ckpts / "boring--last.ckpt", weights_only=False)
     assert (last["global_step"], last["epoch"]) == (12, 2)
