@@ -62,3 +62,7 @@ def test_train_test_resume(tmp_path):
     last = torch.load(ckpts / "boring--last.ckpt", weights_only=False)
     assert (last["global_step"], last["epoch"]) == (12, 2)
     assert archive.stat().st_mtime_ns > before  # re-exported at the end of the resumed run
+    # the first session's metrics survive the resumed session's CSV logger
+    assert list(csv.DictReader((run / "csv" / "metrics-0.csv").open())) == rows
+    resumed_rows = list(csv.DictReader((run / "csv" / "metrics.csv").open()))
+    assert min(int(r["step"]) for r in resumed_rows if r.get("train_loss")) >= 8

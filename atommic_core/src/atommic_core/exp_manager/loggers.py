@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from atommic_core.errors import ConfigError
 from atommic_core.exp_manager.config import ExpManagerConfig
 
 __all__ = ["build_loggers"]
+
+LOG = logging.getLogger("atommic_core.exp_manager")
 
 
 def _make(kind: str, factory: Any, kwargs: dict[str, Any]) -> Any:
@@ -37,6 +40,17 @@ def _wandb(cfg: ExpManagerConfig, log_dir: Path, name: str, version: str) -> Any
     return _make("wandb", WandbLogger, kwargs)
 
 
+def _keep_previous_metrics(csv_dir: Path) -> None:
+    """Lightning's CSV logger deletes an existing ``metrics.csv``; a resumed run keeps it."""
+    old = csv_dir / "metrics.csv"
+    if old.is_file():
+        n = 0
+        while (csv_dir / f"metrics-{n}.csv").exists():
+            n += 1
+        os.replace(old, csv_dir / f"metrics-{n}.csv")
+        LOG.info("kept the metrics of the previous session as %s", csv_dir / f"metrics-{n}.csv")
+
+
 def build_loggers(cfg: ExpManagerConfig, log_dir: Path, name: str) -> list[Any]:
     """The loggers asked for by ``cfg``; all write below ``log_dir``.
 
@@ -62,5 +76,7 @@ def build_loggers(cfg: ExpManagerConfig, log_dir: Path, name: str) -> list[Any]:
         loggers.append(_wandb(cfg, log_dir, name, version))
     if cfg.create_csv_logger:
         kwargs = {"name": "csv", "version": "", **cfg.csv_logger_kwargs, "save_dir": str(log_dir)}
-        loggers.append(_make("csv", CSVLogger, kwargs))
+        csv_logger = _make("csv", CSVLogger, kwargs)
+        _keep_previous_metrics(Path(csv_logger.log_dir))
+        loggers.append(csv_logger)
     return loggers
