@@ -15,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -94,7 +95,8 @@ def main() -> None:
             else f"{platform.processor() or platform.machine()}, "
                  f"{torch.get_num_threads()} threads")
     print(f"# SEG benchmark: torch {torch.__version__}, {device.type} ({name}), "
-          f"iters={args.iters}, 2D batch={args.batch_2d}, slice={SLICE}, volume={VOLUME}")
+          f"iters={args.iters}, 2D batch={args.batch_2d}, slice={SLICE}, volume={VOLUME}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("| model | dims | params | train / unit (ms) | infer / unit (ms) "
           "| train / volume (s) | infer / volume (s) |")
     print("|---|---|---|---|---|---|---|")
