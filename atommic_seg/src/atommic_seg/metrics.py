@@ -18,7 +18,9 @@ Conventions (documented in ``docs/seg.md``):
   mask (image borders count as outside). Distances are Euclidean between voxel centres in
   millimetres using ``spacing``. ``hd95`` is the 95th percentile and ``asd`` the mean of the
   pooled distances of both directions (prediction surface to target surface and back), i.e.
-  the symmetric HD95 and average symmetric surface distance.
+  the symmetric HD95 (as medpy's ``hd95``) and the average symmetric surface distance of
+  Heimann et al. 2009 (IEEE TMI 28:1251; medpy's ``assd`` instead averages the two
+  directed means, which differs when the surfaces have different sizes).
 """
 
 from __future__ import annotations
