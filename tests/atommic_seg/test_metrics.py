@@ -139,3 +139,15 @@ def test_summarize_skips_nan():
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="shapes differ"):
         binary_metrics(np.zeros((2, 2)), np.zeros((3, 2)))
+
+
+def test_asd_pools_both_directions_hand_computed():
+    pred = np.zeros((1, 6), bool)
+    target = np.zeros((1, 6), bool)
+    pred[0, 0] = True
+    target[0, 2:5] = True  # surface voxels at distance 2, 3, 4 from the prediction
+    m = binary_metrics(pred, target)
+    # pooled distances [2 (pred->target), 2, 3, 4 (target->pred)]: ASSD of Heimann et al.,
+    # not the mean of the two directed means ((2 + 3) / 2 = 2.5)
+    assert m["asd"] == pytest.approx(11 / 4)
+    assert m["hd95"] == pytest.approx(3.85)  # numpy's linear 95th percentile of the pool
