@@ -114,6 +114,10 @@ def test_overlap_matches_counts_on_random_labels():
         tp = (p & t).sum()
         assert res[c]["dice"] == pytest.approx(2 * tp / (p.sum() + t.sum()))
         assert res[c]["iou"] == pytest.approx(tp / (p | t).sum())
+        prec, rec = tp / p.sum(), tp / t.sum()
+        assert res[c]["precision"] == pytest.approx(prec)
+        assert res[c]["recall"] == pytest.approx(rec)
+        assert res[c]["f1"] == pytest.approx(2 * prec * rec / (prec + rec))
 
 
 def test_class_masks_multilabel_and_background():
