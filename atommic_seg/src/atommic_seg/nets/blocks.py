@@ -154,13 +154,14 @@ class ResidualConvBlock(nn.Module):
 
 
 class Down(nn.Module):
-    """Downsample by ``factor`` (max pooling) then a :class:`ConvBlock`.
+    """Downsample by ``factor`` (max pooling) then a :class:`ConvBlock` (or ``block``).
 
     Args:
         dims: 2 or 3 spatial dimensions.
         in_channels: Input channels.
         out_channels: Output channels.
         factor: Pooling factor.
+        block: Optional replacement for the conv block (``in_channels -> out_channels``).
         **block_kwargs: Passed to :class:`ConvBlock`.
 
     Shapes:
@@ -168,11 +169,12 @@ class Down(nn.Module):
     """
 
     def __init__(self, dims: int, in_channels: int, out_channels: int, factor: int = 2,
-                 **block_kwargs) -> None:
+                 block: nn.Module | None = None, **block_kwargs) -> None:
         super().__init__()
         pool = nn.MaxPool2d if _check_dims(dims) == 2 else nn.MaxPool3d
         self.pool = pool(factor)
-        self.conv = ConvBlock(dims, in_channels, out_channels, **block_kwargs)
+        self.conv = block if block is not None else ConvBlock(dims, in_channels, out_channels,
+                                                              **block_kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pool, then convolve."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from atommic_seg.nets.blocks import AttentionGate, ConvBlock, Up, conv_nd
+from atommic_seg.nets.blocks import AttentionGate, ConvBlock, Down, Up, conv_nd
 from atommic_seg.nets.lambda_layer import LambdaBlock
 
 __all__ = ["UNetND"]
@@ -60,11 +60,10 @@ class UNetND(nn.Module):
                                 lambda_receptive_field, norm, activation))
             return ConvBlock(dims, cin, cout, **kw)
 
-        pool = nn.MaxPool2d(2) if dims == 2 else nn.MaxPool3d(2)
         self.encoder = nn.ModuleList([block(0, in_channels, widths[0])])
         for level in range(1, num_pool_layers + 1):
-            self.encoder.append(nn.Sequential(pool, block(level, widths[level - 1],
-                                                          widths[level])))
+            cin, cout = widths[level - 1], widths[level]
+            self.encoder.append(Down(dims, cin, cout, block=block(level, cin, cout)))
         self.decoder = nn.ModuleList()
         self.gates = nn.ModuleList()
         for level in range(num_pool_layers, 0, -1):
