@@ -29,8 +29,9 @@ class CIRIM(ReconstructionModel):
     Config: ``num_cascades`` (5), ``time_steps`` (8), ``recurrent_layer`` (``IndRNN`` or
     ``GRU``), the ATOMMIC layer lists ``conv_filters``, ``conv_kernels``, ``conv_dilations``,
     ``conv_bias``, ``recurrent_filters``, ``recurrent_kernels``, ``recurrent_dilations``,
-    ``recurrent_bias``, ``sigma`` (1.0), ``memory_efficient`` (True: recompute each time step
-    in the backward pass). The loss weighs every time step of every cascade
+    ``recurrent_bias``, ``sigma`` (1.0), ``memory_efficient`` (True: recompute cascades and time
+    steps in the backward pass, so activations of only one time step are stored at a time).
+    The loss weighs every time step of every cascade
     (``intermediate_loss_weighting``). ATOMMIC's reference config gives 264,960 parameters.
     """
 
@@ -42,9 +43,10 @@ class CIRIM(ReconstructionModel):
         lists = {k: tuple(c.get(k, v)) for k, v in _LISTS.items()}
         cascades = self.fixed_cascades or int(c.get("num_cascades", 5))
         self.sigma = float(c.get("sigma", 1.0))
-        self.net = CIRIMNet(cascades, recurrent_layer=str(c.get("recurrent_layer", "IndRNN")),
-                            time_steps=int(c.get("time_steps", 8)),
-                            checkpointing=bool(c.get("memory_efficient", True)),
+        efficient = bool(c.get("memory_efficient", True))
+        self.net = CIRIMNet(cascades, checkpoint_cascades=efficient and cascades > 1,
+                            recurrent_layer=str(c.get("recurrent_layer", "IndRNN")),
+                            time_steps=int(c.get("time_steps", 8)), checkpointing=efficient,
                             fft_kw=self.fft_kw, **lists)
 
     def reconstruct(self, batch: dict[str, Any]) -> list[torch.Tensor]:

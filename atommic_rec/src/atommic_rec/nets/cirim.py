@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from atommic_rec.nets.consistency import at_least_complex64
 from atommic_rec.nets.rim import RIMBlock
@@ -25,6 +26,9 @@ class CIRIMNet(nn.Module):
 
     Args:
         num_cascades: Number of RIM blocks (1 = a plain RIM).
+        checkpoint_cascades: Recompute each cascade in the backward pass, keeping only its
+            inputs and outputs; with ``checkpointing=True`` for the time steps too, the peak
+            memory no longer grows with ``time_steps`` (about two extra forwards of compute).
         **rim_kwargs: Arguments of :class:`~atommic_rec.nets.rim.RIMBlock` (layer lists,
             ``time_steps``, ``checkpointing``, ``fft_kw``).
 
@@ -37,11 +41,13 @@ class CIRIMNet(nn.Module):
         (2, 2, torch.Size([1, 8, 8]))
     """
 
-    def __init__(self, num_cascades: int = 5, **rim_kwargs: Any) -> None:
+    def __init__(self, num_cascades: int = 5, checkpoint_cascades: bool = False,
+                 **rim_kwargs: Any) -> None:
         super().__init__()
         if num_cascades < 1:
             raise ValueError(f"CIRIMNet: expected num_cascades >= 1, found {num_cascades}")
         self.cascades = nn.ModuleList(RIMBlock(**rim_kwargs) for _ in range(num_cascades))
+        self.checkpoint_cascades = checkpoint_cascades
 
     def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
                 mask: torch.Tensor, initial_image: torch.Tensor,
@@ -64,7 +70,12 @@ class CIRIMNet(nn.Module):
         hidden = None
         estimates: list[list[torch.Tensor]] = []
         for cascade in self.cascades:
-            steps, hidden = cascade(image, masked_kspace, sensitivity_maps, mask, hidden, sigma)
+            if self.checkpoint_cascades and torch.is_grad_enabled():
+                steps, hidden = checkpoint(cascade, image, masked_kspace, sensitivity_maps, mask,
+                                           hidden, sigma, use_reentrant=False)
+            else:
+                steps, hidden = cascade(image, masked_kspace, sensitivity_maps, mask, hidden,
+                                        sigma)
             estimates.append(steps)
             image = steps[-1]
         return estimates

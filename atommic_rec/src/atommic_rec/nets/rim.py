@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from atommic_rec.nets._memory import release_cpu_memory
 from atommic_rec.nets.consistency import at_least_complex64, log_likelihood_gradient
 from atommic_rec.nets.recurrent import ConvNonlinear, build_recurrent_cell
 from atommic_rec.physics import channels_to_complex, complex_to_channels
@@ -36,7 +37,8 @@ class RIMBlock(nn.Module):
         recurrent_bias: Bias flag of each cell.
         time_steps: Number of recurrent updates.
         checkpointing: Recompute each time step in the backward pass instead of storing its
-            activations (much less memory, about one extra forward of compute).
+            activations (much less memory, about one extra forward of compute); on the CPU
+            freed heap pages are also returned to the OS after each step.
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
     """
 
@@ -98,7 +100,10 @@ class RIMBlock(nn.Module):
                 new_hidden.append(x)
                 k += 1
         update = channels_to_complex(self.final(x).float().contiguous())
-        return (at_least_complex64(image) + update, *new_hidden)
+        out = (at_least_complex64(image) + update, *new_hidden)
+        if self.checkpointing:
+            release_cpu_memory(update)
+        return out
 
     def forward(self, image: torch.Tensor, masked_kspace: torch.Tensor,
                 sensitivity_maps: torch.Tensor, mask: torch.Tensor,
