@@ -146,3 +146,15 @@ def test_sliding_window_matches_whole_input_for_a_pointwise_net():
     model.forward = lambda x: calls.append(x.shape) or torch.zeros(x.shape[0], 3, *x.shape[2:])
     model.infer(image)
     assert len(calls) == 3 * 3 * 3 and all(c[2:] == (4, 5, 6) for c in calls)
+
+
+@pytest.mark.parametrize("config", ["seg_unet", "seg_unet3d", "seg_attention_unet",
+                                    "seg_dynunet", "seg_vnet", "seg_unetr", "seg_lambda_unet",
+                                    "seg_demo_unet"])
+def test_shipped_configs_compose_and_build(config):
+    from atommic_core.cli.config import compose_config, resolve_model_class
+
+    cfg = compose_config(None, config, ["model.data_root=/data"])
+    model = resolve_model_class(cfg)(cfg.model)
+    assert model.num_classes == 4 and model.cfg.train_ds.data_path == "/data/train"
+    assert len(model.class_names) == 4 and model.cfg.optim.name == "adam"
