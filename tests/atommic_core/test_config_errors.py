@@ -77,6 +77,16 @@ def test_config_error_is_one_line(cli_plugin, tmp_path, capsys, key, value, comm
     assert not (tmp_path / "exps").exists()  # checked before any run folder is made
 
 
+def test_only_the_data_the_command_uses_must_exist(cli_plugin, tmp_path, capsys):
+    cfg = base_config(tmp_path / "exps", predict_ds={"data_path": "/no/predict"})
+    cfg["model"]["test_ds"]["data_path"] = "/no/test"
+    folder = write_config(tmp_path, cfg)
+    assert main_run(folder, "train", "trainer.max_epochs=1", "~model.test_ds") == 0
+    archive = next((tmp_path / "exps").rglob("boring.atommic"))
+    assert main_run(folder, "predict", f"+model.restore_path={archive}") == 2
+    assert "model.predict_ds.data_path: /no/predict does not exist" in capsys.readouterr().err
+
+
 def test_unknown_data_section_type_and_override_hint(cli_plugin, tmp_path, capsys):
     folder = write_config(tmp_path, base_config(tmp_path / "exps"))
     assert main_run(folder, "train", "model.not_there=1") == 2

@@ -176,8 +176,15 @@ def _is_list(value: Any) -> bool:
     return isinstance(value, ListConfig)
 
 
-def _data_paths(cfg: Any) -> None:
-    for section in _DATA_SECTIONS:
+_USED_SECTIONS = {"train": ("train_ds", "validation_ds", "test_ds"), "test": ("test_ds",),
+                  "predict": ("predict_ds", "test_ds")}
+
+
+def _data_paths(cfg: Any, command: str) -> None:
+    sections = _USED_SECTIONS.get(command, _DATA_SECTIONS)
+    if command == "predict" and cfg.model.get("predict_ds") is not None:
+        sections = ("predict_ds",)
+    for section in sections:
         data = cfg.model.get(section)
         if data is None:
             continue
@@ -236,7 +243,8 @@ def validate_config(cfg: Any, command: str, model_cls: type) -> None:
 
     Checks: required keys for ``command``; ``trainer`` keys, types and precision;
     ``exp_manager`` keys and types; optimizer and scheduler names (with suggestions); that
-    data paths (``*_path``/``*_dir`` keys of the data sections), ``model.restore_path``,
+    data paths (``*_path``/``*_dir`` keys of the data sections ``command`` uses),
+    ``model.restore_path``,
     ``model.init_from`` and ``exp_manager.resume_from_checkpoint`` exist.
 
     Args:
@@ -268,4 +276,4 @@ def validate_config(cfg: Any, command: str, model_cls: type) -> None:
             _check_path("model.init_from", init.get("path") if hasattr(init, "get") else init)
     else:
         _check_path("model.restore_path", cfg.model.get("restore_path"))
-    _data_paths(cfg)
+    _data_paths(cfg, command)
