@@ -52,6 +52,16 @@ def test_norm_unet_zero_init_outputs_the_input_mean():
     assert torch.allclose(out, mean[:, None, None].expand_as(x), atol=1e-5)
 
 
+def test_unet_channels_last_layout_gives_identical_results():
+    torch.manual_seed(0)
+    plain = Unet(2, 2, chans=4, num_pools=2, channels_last=False)
+    nhwc = Unet(2, 2, chans=4, num_pools=2)
+    nhwc.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 2, 16, 20)
+    out = nhwc(x)
+    assert out.is_contiguous() and torch.allclose(out, plain(x), atol=1e-5)
+
+
 def test_norm_unet_rejects_real_input():
     with pytest.raises(ValueError, match="complex"):
         NormUnet(4, 2)(torch.zeros(1, 8, 8))
