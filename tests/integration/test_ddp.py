@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from atommic_cli_testkit import base_config, make_plugin_site, run_cli, run_dirs, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,4 +31,15 @@ def test_ddp_two_cpu_processes_unequal_eval_work(tmp_path):
     val0 = json.loads((run / "val_metrics_rank0.json").read_text())["val_loss"]
     val1 = json.loads((run / "val_metrics_rank1.json").read_text())["val_loss"]
     assert val0 == pytest.approx(val1, rel=1e-6)
-    assert (run / "checkpoints" / "boring.atommic").is_file()
+    archive = run / "checkpoints" / "boring.atommic"
+    assert archive.is_file()
+
+    # predict on 2 ranks: each rank writes the part of the data it saw
+    proc = run_cli(["predict", "--config-path", str(folder), "--config-name", "exp",
+                    f"+model.restore_path={archive}"], site, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = run_dirs(tmp_path / "exps")[-1] / "predictions"
+    parts = [torch.load(out / f"rank_{r}" / "predictions.pt") for r in (0, 1)]
+    # test_ds (used for predict) has 48 samples on rank 0's view and 8 on rank 1's: the
+    # distributed sampler gives rank 0 half of 48 and rank 1 half of 8
+    assert [p.shape[0] for p in parts] == [24, 4]
