@@ -251,7 +251,7 @@ def suite(a):
     floor = _last_json(f"{me} --model floor --threads {a.threads}")[0]
     rate = max(floor["conv3x3_gflops"], floor["matmul_gflops"]) * 1e9
     data = _last_json(f"{me} --model data {shape}")
-    rows, raw = [], {"floor": floor, "data": data, "models": {}}
+    rows, checks, raw = [], [], {"floor": floor, "data": data, "models": {}}
     for model in a.models.split(","):
         base_cmd = f"{venv}/bin/python {BASELINE / 'step_bench.py'} --model {model} {shape}"
         ours_cmd = f"{me} --model {model} {shape}"
@@ -262,6 +262,10 @@ def suite(a):
         raw["models"][model] = results
         b, o = summary[0], summary[1]
         ours_runs = [r for r in runs if r["cmd"] == 1]
+        base_runs = [r for r in runs if r["cmd"] == 0]
+        if model == "zf":  # no weights: identical inputs must give the identical loss
+            checks.append(f"Identical-input check (zero-filled L1 loss): ATOMMIC "
+                          f"{base_runs[0]['loss_first']} vs ours {ours_runs[0]['loss_first']}")
         gflop = ours_runs[0].get("step_gflop")
         rows.append({
             "model": model, "params_atommic": b["params"], "params_ours": o["params"],
@@ -285,10 +289,10 @@ def suite(a):
               if r["floor_s"] else "-")
         lines.append(
             f"| {r['model']} | {r['params_atommic']:,} | {r['params_ours']:,} "
-            f"| {r['step_atommic']:.3f} | {r['step_ours']:.3f} | {r['step_ratio']:.2f} | {fl} "
-            f"| {r['infer_atommic']:.3f} | {r['infer_ours']:.3f} | {r['infer_ratio']:.2f} "
+            f"| {r['step_atommic']:.4g} | {r['step_ours']:.4g} | {r['step_ratio']:.2f} | {fl} "
+            f"| {r['infer_atommic']:.4g} | {r['infer_ours']:.4g} | {r['infer_ratio']:.2f} "
             f"| {r['rss_atommic']:.2f} | {r['rss_ours']:.2f} | {r['rss_ratio']:.2f} |")
-    lines.append("")
+    lines += ["", *checks]
     for d in data:
         lines.append(f"Dataset items/s (full transform chain, maps from {d['maps']}): "
                      f"{d['items_per_s']}")
