@@ -148,3 +148,25 @@ def test_fit_validate_test_predict_outputs(tmp_path, synthetic_data, capsys):
     ref = model.reconstruct(model._prepare(_batch(4)))[-1].abs()[[1, 3]] * 2.0  # scale = 2
     assert torch.allclose(torch.from_numpy(rec), ref.detach(), atol=1e-4)
     assert any(p.endswith(".png") for p in paths)
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "64-true"])
+def test_trainer_precisions_keep_complex_physics(precision, synthetic_data):
+    cls, cfg = TINY["CIRIM"]
+    model = cls(_cfg(cfg))
+    seen = []
+    original = model.reconstruct
+
+    def spy(batch):
+        out = original(batch)
+        seen.append(out[-1].dtype)
+        return out
+
+    model.reconstruct = spy
+    trainer = pl.Trainer(max_steps=1, accelerator="cpu", precision=precision, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model)
+    assert trainer.global_step == 1
+    want = torch.complex128 if precision == "64-true" else torch.complex64
+    assert seen and all(d == want for d in seen)
