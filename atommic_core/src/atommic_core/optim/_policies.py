@@ -89,11 +89,18 @@ class WarmupPolicy(LRScheduler):
         self.min_lr = min_lr
         super().__init__(optimizer, last_epoch)
 
+    @property
+    def _decay_start(self) -> int:
+        """Step at which :meth:`_get_lr` takes over: the end of warmup (or of the hold)."""
+        return self.warmup_steps
+
     def get_lr(self) -> list[float]:
         """Learning rate of every parameter group at step ``last_epoch``."""
         step = self.last_epoch
         if 0 < self.warmup_steps and step <= self.warmup_steps:
             return self._get_warmup_lr(step)
+        if step < self._decay_start:  # hold phase; empty unless a WarmupHoldPolicy
+            return list(self.base_lrs)
         if self.max_steps is not None and step > self.max_steps:
             return [self.min_lr for _ in self.base_lrs]
         return self._get_lr(step)
@@ -132,16 +139,9 @@ class WarmupHoldPolicy(WarmupPolicy):
         super().__init__(optimizer, warmup_steps=warmup, max_steps=max_steps, min_lr=min_lr,
                          last_epoch=last_epoch)
 
-    def get_lr(self) -> list[float]:
-        """Learning rate of every parameter group at step ``last_epoch``."""
-        step = self.last_epoch
-        if 0 < self.warmup_steps and step <= self.warmup_steps:
-            return self._get_warmup_lr(step)
-        if step < self.hold_steps:
-            return list(self.base_lrs)
-        if self.max_steps is not None and step > self.max_steps:
-            return [self.min_lr for _ in self.base_lrs]
-        return self._get_lr(step)
+    @property
+    def _decay_start(self) -> int:
+        return self.hold_steps
 
 
 class SquareAnnealing(WarmupPolicy):
@@ -337,11 +337,14 @@ class PolynomialDecayAnnealing(WarmupPolicy):
                          **kwargs)
 
     def _get_lr(self, step: int) -> list[float]:
-        return [_poly_decay(lr0, step - self.warmup_steps, self.max_steps - self.warmup_steps,
-                            self.power, self.min_lr, self.cycle) for lr0 in self.base_lrs]
+        start = self._decay_start
+        return [_poly_decay(lr0, step - start, self.max_steps - start, self.power, self.min_lr,
+                            self.cycle) for lr0 in self.base_lrs]
 
 
-class PolynomialHoldDecayAnnealing(WarmupHoldPolicy):
+# The MRO puts WarmupHoldPolicy after PolynomialDecayAnnealing: the latter's super().__init__
+# takes the hold arguments there, and its _get_lr decays from WarmupHoldPolicy._decay_start.
+class PolynomialHoldDecayAnnealing(PolynomialDecayAnnealing, WarmupHoldPolicy):
     """Warmup, hold, then polynomial decay from the end of the hold to ``max_steps``.
 
     ``lr = (lr0 - min_lr) * (1 - s / D) ** power + min_lr`` with ``s = step - hold_end`` and
@@ -356,16 +359,3 @@ class PolynomialHoldDecayAnnealing(WarmupHoldPolicy):
         last_epoch: Index of the last step done; ``-1`` starts a new schedule.
         **kwargs: ``warmup_steps``/``warmup_ratio`` and ``hold_steps``/``hold_ratio``.
     """
-
-    def __init__(self, optimizer: Optimizer, *, max_steps: int, min_lr: float = 0.0,
-                 power: float = 1.0, cycle: bool = False, last_epoch: int = -1,
-                 **kwargs: float | None) -> None:
-        _require_max_steps(type(self).__name__, max_steps)
-        self.power = power
-        self.cycle = cycle
-        super().__init__(optimizer, max_steps=max_steps, min_lr=min_lr, last_epoch=last_epoch,
-                         **kwargs)
-
-    def _get_lr(self, step: int) -> list[float]:
-        return [_poly_decay(lr0, step - self.hold_steps, self.max_steps - self.hold_steps,
-                            self.power, self.min_lr, self.cycle) for lr0 in self.base_lrs]
