@@ -6,15 +6,17 @@ Chen, X. et al. "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 
+from atommic_core.optim._parameterwise import ParameterwiseOptimizer
+
 __all__ = ["Lion"]
 
 
-class Lion(torch.optim.Optimizer):
+class Lion(ParameterwiseOptimizer):
     """Lion (Chen et al., 2023): the update is the sign of an interpolated momentum.
 
     For each parameter ``w`` with gradient ``g`` and momentum ``m`` (zeros at start)::
@@ -52,37 +54,15 @@ class Lion(torch.optim.Optimizer):
             raise ValueError(f"Lion: weight_decay must be >= 0, found {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Perform one optimisation step.
-
-        Args:
-            closure: Optional callable that re-evaluates the model and returns the loss.
-
-        Returns:
-            The loss returned by ``closure``, if given.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            lr, wd = group["lr"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("Lion does not support sparse gradients")
-                w = torch.view_as_real(p) if p.is_complex() else p
-                g = torch.view_as_real(p.grad) if p.grad.is_complex() else p.grad
-                state = self.state[p]
-                if not state:
-                    state["exp_avg"] = torch.zeros_like(w)
-                m = state["exp_avg"]
-                direction = (m * beta1).add_(g, alpha=1.0 - beta1).sign_()
-                if wd != 0.0:
-                    w.mul_(1.0 - lr * wd)
-                w.add_(direction, alpha=-lr)
-                m.mul_(beta2).add_(g, alpha=1.0 - beta2)
-        return loss
+    def _update(self, w: torch.Tensor, g: torch.Tensor, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
+        beta1, beta2 = group["betas"]
+        lr, wd = group["lr"], group["weight_decay"]
+        if not state:
+            state["exp_avg"] = torch.zeros_like(w)
+        m = state["exp_avg"]
+        direction = (m * beta1).add_(g, alpha=1.0 - beta1).sign_()
+        if wd != 0.0:
+            w.mul_(1.0 - lr * wd)
+        w.add_(direction, alpha=-lr)
+        m.mul_(beta2).add_(g, alpha=1.0 - beta2)

@@ -6,15 +6,17 @@ Training of Deep Networks", arXiv:1905.11286 (2019).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 
+from atommic_core.optim._parameterwise import ParameterwiseOptimizer
+
 __all__ = ["Novograd"]
 
 
-class Novograd(torch.optim.Optimizer):
+class Novograd(ParameterwiseOptimizer):
     """NovoGrad (Ginsburg et al., 2019), one second moment per parameter tensor ("layer").
 
     For each parameter tensor ``w`` with gradient ``g`` at step ``t``::
@@ -59,33 +61,9 @@ class Novograd(torch.optim.Optimizer):
                         grad_averaging=grad_averaging, amsgrad=amsgrad)
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """Perform one optimisation step.
-
-        Args:
-            closure: Optional callable that re-evaluates the model and returns the loss.
-
-        Returns:
-            The loss returned by ``closure``, if given.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, group)
-        return loss
-
-    def _update(self, p: torch.Tensor, group: dict[str, Any]) -> None:
-        if p.grad.is_sparse:
-            raise RuntimeError("Novograd does not support sparse gradients")
-        w = torch.view_as_real(p) if p.is_complex() else p
-        g = torch.view_as_real(p.grad) if p.grad.is_complex() else p.grad
+    def _update(self, w: torch.Tensor, g: torch.Tensor, state: dict[str, Any],
+                group: dict[str, Any]) -> None:
         beta1, beta2 = group["betas"]
-        state = self.state[p]
         if not state:
             state["step"] = 0
             state["exp_avg"] = torch.zeros_like(w)
