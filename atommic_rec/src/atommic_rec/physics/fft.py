@@ -71,6 +71,16 @@ def _centered(transform, data: torch.Tensor, dims: tuple[int, ...], norm: str) -
     return torch.fft.fftshift(transform(data, dim=dims, norm=norm), dim=dims)
 
 
+def _transform(transform, data: torch.Tensor, centered: bool, normalization: str,
+               spatial_dims: Sequence[int]) -> torch.Tensor:
+    """``transform`` (``torch.fft.fftn`` or ``ifftn``) with the options of :func:`fft2`."""
+    data = as_complex(data)
+    dims = _dims(data, spatial_dims)
+    if centered:
+        return _centered(transform, data, dims, _norm(normalization))
+    return transform(data, dim=dims, norm=_norm(normalization))
+
+
 def fft2(
     data: torch.Tensor,
     *,
@@ -91,11 +101,7 @@ def fft2(
     Returns:
         Complex64 (or complex128) tensor of the same shape as the complex input.
     """
-    data = as_complex(data)
-    dims = _dims(data, spatial_dims)
-    if centered:
-        return _centered(torch.fft.fftn, data, dims, _norm(normalization))
-    return torch.fft.fftn(data, dim=dims, norm=_norm(normalization))
+    return _transform(torch.fft.fftn, data, centered, normalization, spatial_dims)
 
 
 def ifft2(
@@ -116,8 +122,4 @@ def ifft2(
     Returns:
         Complex64 (or complex128) image tensor of the same shape as the complex input.
     """
-    data = as_complex(data)
-    dims = _dims(data, spatial_dims)
-    if centered:
-        return _centered(torch.fft.ifftn, data, dims, _norm(normalization))
-    return torch.fft.ifftn(data, dim=dims, norm=_norm(normalization))
+    return _transform(torch.fft.ifftn, data, centered, normalization, spatial_dims)
