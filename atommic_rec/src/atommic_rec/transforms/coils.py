@@ -129,7 +129,36 @@ class EstimateSensitivityMaps:
         return f"EstimateSensitivityMaps(method={self.method!r}, overwrite={self.overwrite})"
 
 
-class Target:
+class _CoilCombination:
+    """Base of the transforms that combine coil images by SENSE or RSS.
+
+    Args:
+        method: ``"sense"`` or ``"rss"``.
+        fft_centered: FFT convention of the data.
+        fft_normalization: FFT normalisation of the data.
+        spatial_dims: FFT dims.
+    """
+
+    _label = ""  # the YAML name, for error messages
+
+    def __init__(self, method: str = "sense", *, fft_centered: bool = True,
+                 fft_normalization: str = "ortho",
+                 spatial_dims: Sequence[int] = (-2, -1)) -> None:
+        self.method = _check_method(method, self._label)
+        self.fft = FFTOptions(fft_centered, fft_normalization, spatial_dims)
+
+    def _combine(self, sample: dict[str, Any], key: str) -> torch.Tensor:
+        """RSS (real) or SENSE (complex) image of the coil k-space ``sample[key]``."""
+        coil_images = ifft2(sample[key], **self.fft.kwargs())
+        if self.method == "rss":
+            return rss_complex(coil_images, dim=-3)
+        return sense_reduce(coil_images, sample["sensitivity_maps"])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(method={self.method!r})"
+
+
+class Target(_CoilCombination):
     """Make ``target`` a float32 magnitude ``[H, W]``, computed from ``kspace`` if missing.
 
     YAML ``{name: target, method: sense}``. A computed target uses the fully sampled k-space:
@@ -143,20 +172,14 @@ class Target:
         spatial_dims: FFT dims.
     """
 
-    def __init__(self, method: str = "sense", *, fft_centered: bool = True,
-                 fft_normalization: str = "ortho",
-                 spatial_dims: Sequence[int] = (-2, -1)) -> None:
-        self.method = _check_method(method, "target")
-        self.fft = FFTOptions(fft_centered, fft_normalization, spatial_dims)
+    _label = "target"
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         """Set ``target`` (float32 ``[H, W]``) and fill an unknown ``max_value``."""
         sample = dict(sample)
         target = sample.get("target")
         if target is None:
-            coil_images = ifft2(sample["kspace"], **self.fft.kwargs())
-            target = rss_complex(coil_images, dim=-3) if self.method == "rss" else \
-                sense_reduce(coil_images, sample["sensitivity_maps"]).abs()
+            target = self._combine(sample, "kspace")
         target = (target.abs() if target.is_complex() else target).float()
         grid = tuple(sample["kspace"].shape[-2:])
         if tuple(target.shape[-2:]) != grid:
@@ -169,11 +192,8 @@ class Target:
             sample["max_value"] = float(target.max())
         return sample
 
-    def __repr__(self) -> str:
-        return f"Target(method={self.method!r})"
 
-
-class InitialImage:
+class InitialImage(_CoilCombination):
     """Zero-filled ``initial_image`` (complex64 ``[H, W]``) from ``masked_kspace``.
 
     YAML ``{name: initial_image, method: sense}``: SENSE combination with the maps, or the RSS
@@ -186,24 +206,14 @@ class InitialImage:
         spatial_dims: FFT dims.
     """
 
-    def __init__(self, method: str = "sense", *, fft_centered: bool = True,
-                 fft_normalization: str = "ortho",
-                 spatial_dims: Sequence[int] = (-2, -1)) -> None:
-        self.method = _check_method(method, "initial_image")
-        self.fft = FFTOptions(fft_centered, fft_normalization, spatial_dims)
+    _label = "initial_image"
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         """Set ``initial_image``; needs ``masked_kspace`` (and maps for sense)."""
         sample = dict(sample)
-        coil_images = ifft2(sample["masked_kspace"], **self.fft.kwargs())
-        if self.method == "rss":
-            sample["initial_image"] = rss_complex(coil_images, dim=-3).to(torch.complex64)
-        else:
-            sample["initial_image"] = sense_reduce(coil_images, sample["sensitivity_maps"])
+        image = self._combine(sample, "masked_kspace")
+        sample["initial_image"] = image.to(torch.complex64) if self.method == "rss" else image
         return sample
-
-    def __repr__(self) -> str:
-        return f"InitialImage(method={self.method!r})"
 
 
 register_transform("sensitivity_maps", EstimateSensitivityMaps)
