@@ -46,3 +46,26 @@ def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins) ->
     yield make
     for module in made:
         sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def offer_pretrained(fresh_plugins) -> Callable:
+    """``offer_pretrained(*infos)`` registers a throwaway plugin offering those entries.
+
+    Its ``atommic_pretrained_models`` returns the given ``PretrainedModelInfo`` objects; the
+    plugin manager is reset before and after the test (``fresh_plugins``).
+    """
+    from atommic_core import hookimpl
+
+    class Catalogue:
+        def __init__(self, infos):
+            self.infos = infos
+
+        @hookimpl
+        def atommic_pretrained_models(self):
+            return list(self.infos)
+
+    def offer(*infos) -> None:
+        fresh_plugins.register_plugin(Catalogue(infos), name="catalogue")
+
+    return offer

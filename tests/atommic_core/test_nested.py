@@ -8,18 +8,9 @@ import tarfile
 import pytest
 import torch
 
-from atommic_core import ModelPT, PretrainedModelInfo, hookimpl
+from atommic_core import ModelPT, PretrainedModelInfo
 from atommic_core.errors import ConfigError
 from atommic_core.testing import ArtifactModel, BoringModel, NestedBoringModel
-
-
-class _Catalogue:
-    def __init__(self, infos):
-        self.infos = infos
-
-    @hookimpl
-    def atommic_pretrained_models(self):
-        return list(self.infos)
 
 
 def _same(a, b) -> bool:
@@ -40,7 +31,7 @@ def child_archive(tmp_path):
 
 
 @pytest.mark.parametrize("how", ["subconfig", "path", "name"])
-def test_child_round_trips_through_the_parent(how, tmp_path, child_archive, fresh_plugins,
+def test_child_round_trips_through_the_parent(how, tmp_path, child_archive, offer_pretrained,
                                               monkeypatch):
     child, child_path = child_archive
     monkeypatch.setenv("ATOMMIC_CACHE_DIR", str(tmp_path / "cache"))
@@ -49,8 +40,7 @@ def test_child_round_trips_through_the_parent(how, tmp_path, child_archive, fres
     elif how == "path":
         cfg = {"child_model_path": child_path}
     else:
-        fresh_plugins.register_plugin(_Catalogue([PretrainedModelInfo(
-            "child_v1", "a child", child_path, ArtifactModel)]), name="catalogue")
+        offer_pretrained(PretrainedModelInfo("child_v1", "a child", child_path, ArtifactModel))
         cfg = {"child_model_name": "child_v1"}
     if how == "subconfig":
         # a subconfig with an archive reference only resolves inside a restore: use a file

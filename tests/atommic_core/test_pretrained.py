@@ -11,21 +11,10 @@ import urllib.request
 import pytest
 import torch
 
-from atommic_core import ChecksumError, ModelPT, PretrainedModelInfo, hookimpl
+from atommic_core import ChecksumError, ModelPT, PretrainedModelInfo
 from atommic_core.errors import UnknownNameError
 from atommic_core.model import pretrained
 from atommic_core.testing import BoringModel, NestedBoringModel
-
-
-class _Catalogue:
-    """A throwaway plugin offering the given entries."""
-
-    def __init__(self, infos):
-        self.infos = infos
-
-    @hookimpl
-    def atommic_pretrained_models(self):
-        return list(self.infos)
 
 
 @pytest.fixture
@@ -43,10 +32,6 @@ def archive(tmp_path):
     return model, path
 
 
-def _offer(fresh_plugins, *infos):
-    fresh_plugins.register_plugin(_Catalogue(infos), name="catalogue")
-
-
 def _sha(path) -> str:
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
@@ -56,12 +41,12 @@ def _same(a, b) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_list_available_models_filters_by_class(fresh_plugins, archive):
+def test_list_available_models_filters_by_class(offer_pretrained, archive):
     _, path = archive
     a = PretrainedModelInfo("boring_a", "a boring model", path, BoringModel)
     b = PretrainedModelInfo("boring_b", "by dotted path", path, "atommic_core.testing.BoringModel")
     c = PretrainedModelInfo("nested", "a parent", path, NestedBoringModel)
-    _offer(fresh_plugins, a, b, c)
+    offer_pretrained(a, b, c)
     everything = ModelPT.list_available_models()
     assert {a, b, c} <= set(everything)
     assert BoringModel.list_available_models() == [a, b]
@@ -69,10 +54,10 @@ def test_list_available_models_filters_by_class(fresh_plugins, archive):
 
 
 @pytest.mark.parametrize("as_url", [False, True])
-def test_from_pretrained_local_location(fresh_plugins, archive, cache, as_url):
+def test_from_pretrained_local_location(offer_pretrained, archive, cache, as_url):
     model, path = archive
     location = pathlib.Path(path).as_uri() if as_url else path
-    _offer(fresh_plugins, PretrainedModelInfo("boring", "d", location, BoringModel, _sha(path)))
+    offer_pretrained(PretrainedModelInfo("boring", "d", location, BoringModel, _sha(path)))
     restored = BoringModel.from_pretrained("boring")
     assert _same(model, restored)
     cached = pretrained.cached_path(pretrained.find_pretrained(BoringModel, "boring"))
@@ -80,9 +65,9 @@ def test_from_pretrained_local_location(fresh_plugins, archive, cache, as_url):
     assert ModelPT.from_pretrained("boring", return_config=True).hidden == 5
 
 
-def test_cache_is_reused_and_refreshed(fresh_plugins, archive, cache, tmp_path):
+def test_cache_is_reused_and_refreshed(offer_pretrained, archive, cache, tmp_path):
     model, path = archive
-    _offer(fresh_plugins, PretrainedModelInfo("boring", "d", path, BoringModel))
+    offer_pretrained(PretrainedModelInfo("boring", "d", path, BoringModel))
     BoringModel.from_pretrained("boring")
     # the source changes: the cache still serves the old file until refresh_cache
     torch.manual_seed(1)
@@ -100,7 +85,7 @@ class _Response(io.BytesIO):
         self.close()
 
 
-def test_https_download_uses_urllib_and_the_cache(fresh_plugins, archive, cache, monkeypatch):
+def test_https_download_uses_urllib_and_the_cache(offer_pretrained, archive, cache, monkeypatch):
     model, path = archive
     data = pathlib.Path(path).read_bytes()
     calls = []
@@ -111,7 +96,7 @@ def test_https_download_uses_urllib_and_the_cache(fresh_plugins, archive, cache,
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     url = "https://example.org/models/boring.atommic"
-    _offer(fresh_plugins, PretrainedModelInfo("remote", "d", url, BoringModel, _sha(path)))
+    offer_pretrained(PretrainedModelInfo("remote", "d", url, BoringModel, _sha(path)))
     assert _same(model, ModelPT.from_pretrained("remote"))
     assert _same(model, ModelPT.from_pretrained("remote"))
     assert calls == [url]
@@ -121,20 +106,20 @@ def test_https_download_uses_urllib_and_the_cache(fresh_plugins, archive, cache,
         pretrained.find_pretrained(ModelPT, "remote"))) == "boring.atommic"
 
 
-def test_checksum_mismatch_is_refused_and_not_cached(fresh_plugins, archive, cache):
+def test_checksum_mismatch_is_refused_and_not_cached(offer_pretrained, archive, cache):
     _, path = archive
     info = PretrainedModelInfo("boring", "d", path, BoringModel, "0" * 64)
-    _offer(fresh_plugins, info)
+    offer_pretrained(info)
     with pytest.raises(ChecksumError, match="checksum mismatch for pretrained model 'boring'"):
         BoringModel.from_pretrained("boring")
     folder = os.path.dirname(pretrained.cached_path(info))
     assert os.listdir(folder) == []  # neither the file nor a temporary is left
 
 
-def test_corrupted_cache_is_fetched_again(fresh_plugins, archive, cache):
+def test_corrupted_cache_is_fetched_again(offer_pretrained, archive, cache):
     model, path = archive
     info = PretrainedModelInfo("boring", "d", path, BoringModel, _sha(path))
-    _offer(fresh_plugins, info)
+    offer_pretrained(info)
     BoringModel.from_pretrained("boring")
     cached = pretrained.cached_path(info)
     pathlib.Path(cached).write_bytes(b"garbage")
@@ -144,15 +129,15 @@ def test_corrupted_cache_is_fetched_again(fresh_plugins, archive, cache):
     assert _sha(cached) == _sha(path)
 
 
-def test_unknown_name_suggests_close_matches(fresh_plugins, archive):
+def test_unknown_name_suggests_close_matches(offer_pretrained, archive):
     _, path = archive
-    _offer(fresh_plugins, PretrainedModelInfo("varnet_knee_4x", "d", path, BoringModel))
+    offer_pretrained(PretrainedModelInfo("varnet_knee_4x", "d", path, BoringModel))
     with pytest.raises(UnknownNameError, match="Did you mean 'varnet_knee_4x'"):
         ModelPT.from_pretrained("varnet_knee_4")
 
 
-def test_missing_local_location(fresh_plugins, cache, tmp_path):
-    _offer(fresh_plugins, PretrainedModelInfo("gone", "d", str(tmp_path / "x.atommic"),
+def test_missing_local_location(offer_pretrained, cache, tmp_path):
+    offer_pretrained(PretrainedModelInfo("gone", "d", str(tmp_path / "x.atommic"),
                                               BoringModel))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ModelPT.from_pretrained("gone")
