@@ -32,7 +32,7 @@ FLOOR = BASELINE.parent / "compute_floor.py"
 DEFAULTS = {"varnet": {"cascades": 8, "chans": 18, "pools": 4},
             "cirim": {"cascades": 5, "time_steps": 8, "filters": 64},
             "unet": {"chans": 64, "pools": 4}, "zf": {}, "data": {}, "floor": {}}
-MODELS = ("varnet", "cirim", "unet", "zf")
+MODELS = ("varnet", "varnet+compile", "cirim", "unet", "zf")
 
 
 def parse_args(argv=None):
@@ -46,6 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--filters", type=int)
     p.add_argument("--no-memory-efficient", action="store_true",
                    help="cirim: store every time step's activations (no recomputation)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the U-Nets")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--coils", type=int, default=8)
     p.add_argument("--height", type=int, default=320)
@@ -89,7 +90,7 @@ def build_model(a):
     from atommic_rec.models import CIRIM, UNet, VarNet, ZeroFilled
 
     fft = {"fft_centered": True, "fft_normalization": "ortho", "spatial_dims": [-2, -1],
-           "reconstruction_loss": {"l1": 1.0}}
+           "reconstruction_loss": {"l1": 1.0}, "compile": a.compile}
     if a.model == "varnet":
         cfg = {"num_cascades": a.cascades, "channels": a.chans, "pooling_layers": a.pools,
                "no_dc": False, "use_sens_net": False}
@@ -252,9 +253,11 @@ def suite(a):
     rate = max(floor["conv3x3_gflops"], floor["matmul_gflops"]) * 1e9
     data = _last_json(f"{me} --model data {shape}")
     rows, checks, raw = [], [], {"floor": floor, "data": data, "models": {}}
+    gflops = {}
     for model in a.models.split(","):
-        base_cmd = f"{venv}/bin/python {BASELINE / 'step_bench.py'} --model {model} {shape}"
-        ours_cmd = f"{me} --model {model} {shape}"
+        name, _, flag = model.partition("+")
+        base_cmd = f"{venv}/bin/python {BASELINE / 'step_bench.py'} --model {name} {shape}"
+        ours_cmd = f"{me} --model {name} {shape}" + (f" --{flag}" if flag else "")
         results = _last_json(f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {a.rounds} "
                              f"'{base_cmd}' '{ours_cmd}'")
         summary = results[-1]["summary"]
@@ -266,7 +269,8 @@ def suite(a):
         if model == "zf":  # no weights: identical inputs must give the identical loss
             checks.append(f"Identical-input check (zero-filled L1 loss): ATOMMIC "
                           f"{base_runs[0]['loss_first']} vs ours {ours_runs[0]['loss_first']}")
-        gflop = ours_runs[0].get("step_gflop")
+        # the FLOP counter sees through eager code only: a compiled run reuses the eager count
+        gflop = gflops.setdefault(name, ours_runs[0].get("step_gflop"))
         rows.append({
             "model": model, "params_atommic": b["params"], "params_ours": o["params"],
             "step_atommic": b["step_s_median"], "step_ours": o["step_s_median"],

@@ -170,3 +170,16 @@ def test_trainer_precisions_keep_complex_physics(precision, synthetic_data):
     assert trainer.global_step == 1
     want = torch.complex128 if precision == "64-true" else torch.complex64
     assert seen and all(d == want for d in seen)
+
+
+@pytest.mark.slow
+def test_compile_option_keeps_weights_keys_and_results():
+    cls, cfg = TINY["UNet"]
+    torch.manual_seed(0)
+    eager = cls({**cfg, "pooling_layers": 1})
+    compiled = cls({**cfg, "pooling_layers": 1, "compile": True})
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    compiled.load_state_dict(eager.state_dict())
+    b = eager._prepare(_batch())
+    with torch.no_grad():
+        assert torch.allclose(compiled.reconstruct(b)[-1], eager.reconstruct(b)[-1], atol=1e-4)

@@ -43,8 +43,9 @@ class ReconstructionModel(ModelPT):
     Config keys (``model`` section) shared by all models: ``fft_centered`` (True),
     ``fft_normalization`` (``ortho``), ``spatial_dims`` ([-2, -1]), ``reconstruction_loss``
     (``{l1: 1.0}``; e.g. ``{l1: 0.1, ssim: 0.9}``), ``intermediate_loss_weighting``
-    (``logspace``, ``uniform`` or ``last``), ``log_images`` (validation panels per epoch, 2)
-    and ``write_png`` (PNG previews with test/predict outputs, True).
+    (``logspace``, ``uniform`` or ``last``), ``log_images`` (validation panels per epoch, 2),
+    ``write_png`` (PNG previews with test/predict outputs, True) and ``compile`` (False:
+    ``torch.compile`` every U-Net in place; faster steps after a compile of about a minute).
 
     Args:
         cfg: The ``model`` section of the config.
@@ -66,6 +67,19 @@ class ReconstructionModel(ModelPT):
         self._metrics = {"val": VolumeMetrics(), "test": VolumeMetrics()}
         self._panels: list[tuple[str, torch.Tensor]] = []
         self.build_networks()
+        if c.get("compile", False):
+            self.compile_unets()
+
+    def compile_unets(self) -> None:
+        """Compile every :class:`~atommic_rec.nets.Unet` submodule in place (same weights/keys).
+
+        Only the real-valued U-Nets are compiled; FFTs and data consistency stay eager.
+        """
+        from atommic_rec.nets import Unet
+
+        for module in self.modules():
+            if isinstance(module, Unet):
+                module.compile()
 
     # -- to implement ----------------------------------------------------------------------
     def build_networks(self) -> None:
