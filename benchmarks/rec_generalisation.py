@@ -37,7 +37,7 @@ ROWS = {
     "varnet": ("rec_demo_varnet", 700, []),
     "varnet_noaug": ("rec_demo_varnet", 700, [NO_AUG]),
     "varnet_noaug_noequiv": ("rec_demo_varnet", 700, [NO_AUG, "model.phase_equivariant=false"]),
-    "cirim": ("rec_cirim", 120, []),
+    "cirim": ("rec_cirim", 200, []),
     "unet": ("rec_unet", 1000, []),
 }
 
