@@ -22,7 +22,7 @@ def _read(path):
 
 @pytest.mark.parametrize("source", ["auto", "phantom"])
 def test_heldout_files_are_consistent_and_unlike_the_demo(tmp_path, source):
-    record = make_heldout_data(tmp_path, source=source, **SMALL)
+    record = make_heldout_data(tmp_path, source=source, contrast="t2", **SMALL)
     assert json.loads((tmp_path / "heldout_data.json").read_text()) == record
     assert record["source"] == ("phantom" if source == "phantom" else "icbm152")
     assert record["coil_geometry"]["radius"][0] != record["coil_geometry"]["radius"][1]
@@ -34,6 +34,8 @@ def test_heldout_files_are_consistent_and_unlike_the_demo(tmp_path, source):
     np.testing.assert_allclose(data["reconstruction_sense"], sense_reduce(coil, maps).abs(),
                                atol=1e-5)
     assert data["reconstruction_sense"].max() > 0.3
+    planes = {_read(tmp_path / f)[1]["acquisition"] for f in record["files"]["test"]}
+    assert len(planes) == 2  # the volumes of a split cycle through the slice planes
     assert not list(tmp_path.rglob("*.tmp"))
 
 

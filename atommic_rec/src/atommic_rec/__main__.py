@@ -28,7 +28,8 @@ def _make_demo_data(argv: Sequence[str]) -> int:
     parser.add_argument("--seed", type=int, help="default: 0 (demo), 1000 (heldout)")
     parser.add_argument("--source", choices=("auto", "icbm152", "phantom"), default="auto")
     parser.add_argument("--contrast", choices=("t1", "t2"),
-                        help="heldout only: t2 (default, from the GM/WM maps) or t1")
+                        help="heldout only: t1 (default) or t2 (synthesised from the GM/WM "
+                             "maps: a contrast shift too)")
     args = parser.parse_args(argv)
     from atommic_rec.data.demo_data import make_demo_data
     from atommic_rec.data.heldout_data import make_heldout_data

@@ -5,9 +5,10 @@ The demo data (:mod:`atommic_rec.data.demo_data`) are axial slabs of the ICBM152
 this set changes everything a new site changes:
 
 - **another subject**: a smooth random elastic deformation of the template (per dataset, i.e.
-  per subject), a synthesised contrast (``t2``: CSF bright, from the ICBM152 grey/white-matter
-  probability maps that ship next to the T1 template) or the T1 itself, a skull and scalp
-  shell around the brain, a little tissue texture;
+  per subject), a skull and scalp shell around the (skull-stripped) brain, a fine tissue
+  texture; the T1 contrast (``t1``) or, for a contrast shift as well, a synthesised T2-like
+  contrast (``t2``: CSF bright, from the ICBM152 grey/white-matter probability maps that ship
+  next to the T1 template);
 - **other slices**: axial, coronal or sagittal slabs at other positions, rotated by multiples
   of 90 degrees and flipped;
 - **other coils**: another number of loops, on an ellipse, with other loop sizes and jitter;
@@ -119,7 +120,7 @@ def _ramp(x: np.ndarray) -> np.ndarray:
 
 def make_heldout_data(out: str | os.PathLike, *, coils: int = 12, size: int = 160,
                       volumes: Sequence[int] = (0, 0, 4), slices: int = 8, noise: float = 0.02,
-                      seed: int = 1000, source: str = "auto", contrast: str = "t2",
+                      seed: int = 1000, source: str = "auto", contrast: str = "t1",
                       orientations: Sequence[str] = tuple(ORIENTATIONS), texture: float = 0.08,
                       maps_in_file: bool = True,
                       targets: Sequence[str] = _TARGETS) -> dict[str, Any]:
@@ -134,8 +135,9 @@ def make_heldout_data(out: str | os.PathLike, *, coils: int = 12, size: int = 16
         noise: Complex k-space noise std relative to the image maximum.
         seed: Seed of every random choice (the subject, the coils, every volume).
         source: ``"icbm152"``, ``"phantom"`` or ``"auto"`` (as for the demo data).
-        contrast: ``"t2"`` (synthesised from the grey/white-matter maps) or ``"t1"``.
-        orientations: Slice planes drawn per volume (``axial``, ``coronal``, ``sagittal``).
+        contrast: ``"t1"`` or ``"t2"`` (synthesised from the grey/white-matter maps).
+        orientations: Slice planes (``axial``, ``coronal``, ``sagittal``); the volumes of each
+            split cycle through them in a random order.
         texture: Relative std of a fine multiplicative tissue texture (0 = none).
         maps_in_file: Write the true ``sensitivity_map``.
         targets: Which targets to write: ``"rss"`` and/or ``"sense"``.
@@ -158,11 +160,12 @@ def make_heldout_data(out: str | os.PathLike, *, coils: int = 12, size: int = 16
                 "loop": rng.uniform(0.45, 0.6), "jitter": 0.4}
     out = Path(out)
     files: dict[str, list[str]] = {}
+    planes = [orientations[int(i)] for i in rng.permutation(len(orientations))]
     for split, count in zip(SPLITS, volumes, strict=True):
         (out / split).mkdir(parents=True, exist_ok=True)
         files[split] = []
         for index in range(count):
-            orientation = str(rng.choice(list(orientations)))
+            orientation = planes[index % len(planes)]  # every split cycles through the planes
             magnitude = subject.slices(size, orientation, slices, rng)
             maps = coil_sensitivities(coils, size, rng, **geometry)
             data = simulate_volume(magnitude, maps, smooth_phase(size, rng, curvature=1.0),
