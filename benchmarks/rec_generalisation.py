@@ -46,6 +46,7 @@ ROWS = {
     "varnet_noaug": ("rec_demo_varnet", 700, [NO_AUG]),
     "varnet_noaug_noequiv": ("rec_demo_varnet", 700, [NO_AUG, "model.phase_equivariant=false"]),
     "cirim": ("rec_cirim", 200, []),
+    "cirim_noequiv": ("rec_cirim", 200, ["model.phase_equivariant=false"]),
     "unet": ("rec_unet", 1000, []),
 }
 

@@ -185,7 +185,7 @@ def test_compile_option_keeps_weights_keys_and_results():
         assert torch.allclose(compiled.reconstruct(b)[-1], eager.reconstruct(b)[-1], atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["VarNet", "UNet"])
+@pytest.mark.parametrize("name", ["VarNet", "UNet", "CIRIM", "RIM"])
 def test_phase_equivariant_models_rotate_with_the_data(name):
     torch.manual_seed(0)
     cls, extra = TINY[name]
