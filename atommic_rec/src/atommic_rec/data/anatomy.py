@@ -53,7 +53,8 @@ def smooth_warp(rng: np.random.Generator, amplitude: float = 4.0, wavelength: fl
         rng: Generator of the directions, phases and amplitudes.
         amplitude: Peak displacement per wave, in voxels (mm).
         wavelength: Typical wavelength, in voxels; long waves keep the deformation smooth
-            and invertible (``2 pi amplitude waves / wavelength`` well below 1).
+            (the strain of one wave is at most ``2 pi amplitude / wavelength``, 0.3 with
+            the defaults).
         waves: Number of sinusoids.
 
     Returns:
