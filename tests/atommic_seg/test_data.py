@@ -123,6 +123,35 @@ def test_dataset_augmentation_seed_epoch(nifti_root):
     assert not torch.equal(a[0]["image"], b[0]["image"])
 
 
+def test_persistent_workers_see_each_epoch(nifti_root):
+    # regression: set_epoch changed the main process's copy only, so persistent workers
+    # repeated epoch 0's draws in every epoch
+    root, _, _ = nifti_root
+    cfg = {"intensity": {"prob": 1.0, "noise_std": 0.1}, "flip": {"prob": 0.5}}
+    ds = SegmentationDataset(root, num_classes=3, augmentations=cfg, seed=4)
+    loader = torch.utils.data.DataLoader(ds, batch_size=len(ds), num_workers=1,
+                                         persistent_workers=True)
+    seen = []
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        seen.append(next(iter(loader))["image"])
+    assert not torch.equal(seen[0], seen[1])
+    reference = SegmentationDataset(root, num_classes=3, augmentations=cfg, seed=4)
+    for epoch in (1, 0):  # item i of epoch e is a function of (seed, e, i) only
+        reference.set_epoch(epoch)
+        expected = torch.stack([reference[i]["image"] for i in range(len(reference))])
+        assert torch.equal(seen[epoch], expected)
+
+
+def test_example_groups_name_the_case_of_each_item(tmp_path, write_nifti_case):
+    for name, depth in (("a", 3), ("b", 2)):
+        write_nifti_case(tmp_path, name, np.ones((4, 4, depth), np.float32),
+                         np.zeros((4, 4, depth), np.uint8))
+    assert SegmentationDataset(tmp_path).example_groups == ["a", "a", "a", "b", "b"]
+    volumes = SegmentationDataset(tmp_path, dimensionality=3)
+    assert volumes.example_groups == ["a", "b"]
+
+
 def test_demo_phantom_and_cli(tmp_path, capsys):
     assert seg_main(["make-demo-data", str(tmp_path / "d"), "--source", "phantom",
                      "--splits", "1", "1", "0", "--shape", "16", "16", "6"]) == 0

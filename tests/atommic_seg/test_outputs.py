@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 
 import h5py
 import nibabel as nib
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 
 from atommic_seg.models import SegmentationUNet, SegmentationUNet3D
@@ -136,6 +138,51 @@ def test_overlay_colours_only_labelled_pixels(tmp_path):
     assert (np.abs(coloured[:, 0] - coloured[:, 1]) > 10).any()
     multi = write_overlay_png(image, np.stack([labels == 2, labels == 0]), tmp_path / "m.png")
     assert np.asarray(Image.open(multi)).shape == (5, 6, 3)
+
+
+class _RecordingUNet(SegmentationUNet):
+    """Keeps the training batches' images per epoch."""
+
+    def on_fit_start(self):
+        self.seen = {}
+
+    def on_train_epoch_start(self):
+        if not self.seen:  # first epoch of a fit: give prefetching workers time to draw
+            time.sleep(0.5)
+        super().on_train_epoch_start()
+
+    def training_step(self, batch, batch_idx):
+        self.seen.setdefault(self.current_epoch, []).append(batch["image"].clone())
+        return super().training_step(batch, batch_idx)
+
+
+def test_lightning_sets_the_epoch_before_workers_draw(tiny_demo, tmp_path):
+    """With persistent workers, epoch e's items are (seed, e, i)'s, also when resumed at e."""
+    cfg = _cfg(tiny_demo)
+    cfg["train_ds"].update(shuffle=False, num_workers=1, persistent_workers=True, seed=3,
+                           augmentations={"intensity": {"prob": 1.0, "noise_std": 0.1}})
+    reference = SegmentationUNet(cfg).build_dataset(OmegaConf.create(cfg["train_ds"]), "train")
+
+    def expected(epoch):
+        reference.set_epoch(epoch)
+        return torch.stack([reference[i]["image"] for i in range(len(reference))])
+
+    def fit(epochs, ckpt_path=None):
+        model = _RecordingUNet(cfg)
+        trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False,
+                             enable_model_summary=False, limit_val_batches=0,
+                             default_root_dir=tmp_path)
+        trainer.fit(model, ckpt_path=ckpt_path)
+        return {e: torch.cat(b) for e, b in model.seen.items()}, trainer
+
+    seen, trainer = fit(2)
+    assert sorted(seen) == [0, 1] and not torch.equal(seen[0], seen[1])
+    for epoch in (0, 1):
+        assert torch.equal(seen[epoch], expected(epoch))
+    ckpt = tmp_path / "epoch1.ckpt"
+    trainer.save_checkpoint(ckpt)  # after 2 epochs: a resumed run starts at epoch 2
+    resumed, _ = fit(3, ckpt_path=str(ckpt))
+    assert sorted(resumed) == [2] and torch.equal(resumed[2], expected(2))
 
 
 def test_augmentations_and_crops_only_for_training(tiny_demo):

@@ -74,7 +74,9 @@ class SegmentationDataset(Dataset):
         self.normalization = normalization
         self.augmenter = Augmenter(augmentations) if augmentations else None
         self.seed = int(seed)
-        self.epoch = 0
+        # shared memory: DataLoader workers (persistent ones included) hold copies of this
+        # dataset, and set_epoch in the main process must reach them
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self.require_labels = require_labels
         self.image_key, self.label_key = image_key, label_key
         self.crop_size = tuple(int(c) for c in crop_size) if crop_size else None
@@ -89,9 +91,23 @@ class SegmentationDataset(Dataset):
         else:
             self.index = [(c, -1) for c in range(len(self.refs))]
 
+    @property
+    def epoch(self) -> int:
+        """The epoch used in the augmentation seeds (shared with the loader's workers)."""
+        return int(self._epoch)
+
     def set_epoch(self, epoch: int) -> None:
-        """Set the epoch used in the augmentation seeds."""
-        self.epoch = int(epoch)
+        """Set the epoch used in the augmentation seeds, in this process and its workers.
+
+        Workers read the value when they make an item, so it must be set before the loader's
+        iterator for that epoch is created (items are prefetched from then on).
+        """
+        self._epoch.fill_(int(epoch))
+
+    @property
+    def example_groups(self) -> list[str]:
+        """The case of each item: under DDP a case is evaluated whole on one rank."""
+        return [self.refs[case_idx].name for case_idx, _ in self.index]
 
     def __len__(self) -> int:
         return len(self.index)
