@@ -8,6 +8,7 @@ in-process and check it reproduces the predicted label map.
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 from pathlib import Path
 
@@ -93,3 +94,72 @@ def test_unet_and_unet3d_train_save_restore_test_predict(seg_only_python, subpro
     script = _RESTORE_CHECK.format(test_dir=str(data / "test")) + "\n".join(checks)
     out = _run(seg_only_python, ["-c", script], tmp_path, subprocess_env)
     assert out.count("restore-ok") == 2
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _assert_same_rows(a: list[dict[str, str]], b: list[dict[str, str]]) -> None:
+    assert [(r["case"], r["class"]) for r in a] == [(r["case"], r["class"]) for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        for key in ra.keys() - {"case", "class"}:
+            assert float(ra[key]) == pytest.approx(float(rb[key]), abs=1e-6, nan_ok=True), key
+
+
+def test_ddp_two_processes_match_one_process(seg_only_python, subprocess_env, tmp_path):
+    """2-process DDP train+test prints one table, equal to a 1-process test of its archive;
+    val_dice is that of the whole validation set; predict writes each case once."""
+    data = tmp_path / "data"
+    _run(seg_only_python, ["-m", "atommic_seg", "make-demo-data", str(data), "--source",
+                           "phantom", "--splits", "2", "3", "3", "--shape", "16", "16", "4"],
+         tmp_path, subprocess_env)
+    exp = tmp_path / "exp"
+    cli = ["-m", "atommic_core"]
+    common = ["--config-name", "seg_unet", f"model.data_root={data}",
+              f"exp_manager.exp_dir={exp}", "exp_manager.create_tensorboard_logger=false",
+              "trainer.enable_progress_bar=false", "model.train_ds.batch_size=2",
+              *TINY["seg_unet"]]
+    ddp = ["trainer.devices=2", "trainer.strategy=ddp"]
+    out = _run(seg_only_python, [*cli, "train", *common, *ddp, "trainer.max_epochs=1",
+                                 "+trainer.max_steps=2", "+exp_manager.version=ddp"],
+               tmp_path, subprocess_env)
+    assert out.count("Segmentation test metrics (3 cases") == 1  # rank 0 only, all cases
+    run = exp / "seg_unet" / "ddp"
+    ddp_dice = json.loads((run / "test_results.json").read_text())[0]["test_dice"]
+    archive = run / "checkpoints" / "seg_unet.atommic"
+    restore = [f"+model.restore_path={archive}"]
+    # one process: test the DDP run's archive; meanwhile predict it on 2 processes
+    single = subprocess.Popen([str(seg_only_python), *cli, "test", *common,
+                               *restore, "+exp_manager.version=single"], cwd=tmp_path,
+                              env=subprocess_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    _run(seg_only_python, [*cli, "predict", *common, *restore, *ddp,
+                           "+exp_manager.version=predict"], tmp_path, subprocess_env)
+    single_out = single.communicate(timeout=400)[0]
+    assert single.returncode == 0, single_out[-3000:]
+    one = exp / "seg_unet" / "single"
+    _assert_same_rows(_csv_rows(run / "test_metrics_per_case.csv"),
+                      _csv_rows(one / "test_metrics_per_case.csv"))
+    _assert_same_rows(_csv_rows(run / "test_metrics_summary.csv"),
+                      _csv_rows(one / "test_metrics_summary.csv"))
+    single_dice = json.loads((one / "test_results.json").read_text())[0]["test_dice"]
+    assert ddp_dice == pytest.approx(single_dice, abs=1e-6)
+    # the best checkpoint is the only validation's: its val_dice over all cases, one process
+    import pytorch_lightning as pl
+    from omegaconf import open_dict
+
+    from atommic_seg.models import SegmentationUNet
+
+    model = SegmentationUNet.restore_from(str(archive), map_location="cpu")
+    with open_dict(model.cfg):
+        model.cfg.validation_ds.data_path = str(data / "val")
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    val_dice = trainer.validate(model, verbose=False)[0]["val_dice"]
+    logged = [r["val_dice"] for r in _csv_rows(run / "csv" / "metrics.csv") if r["val_dice"]]
+    assert len(logged) == 1
+    assert float(logged[0]) == pytest.approx(val_dice, abs=1e-6)
+    written = sorted(p.name for p in (exp / "seg_unet" / "predict" / "predictions").iterdir())
+    assert written == [f"case_00{i}{s}" for i in (5, 6, 7) for s in (".nii.gz",
+                                                                      "_overlay.png")]

@@ -119,6 +119,14 @@ def _restore(cfg: Any, model_cls: type, trainer: Any) -> tuple[Any, str | None]:
     return model, None
 
 
+def _whole_groups(loaders: Any) -> bool:
+    """Whether every loader's dataset has ``example_groups`` (ranks hold whole groups)."""
+    loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+    return bool(loaders) and all(
+        getattr(getattr(dl, "dataset", None), "example_groups", None) is not None
+        for dl in loaders)
+
+
 def _evaluate(command: str, cfg: Any, model_cls: type) -> int:
     from atommic_core.exp_manager import build_trainer, setup_experiment
 
@@ -140,8 +148,8 @@ def _evaluate(command: str, cfg: Any, model_cls: type) -> int:
                 model.cfg.predict_ds = model.cfg.test_ds
         outputs = trainer.predict(model, ckpt_path=ckpt_path) or []
         out_dir = exp.output_dir / "predictions"
-        if trainer.world_size > 1:  # each rank writes the part of the data it saw
-            out_dir = out_dir / f"rank_{trainer.global_rank}"
+        if trainer.world_size > 1 and not _whole_groups(trainer.predict_dataloaders):
+            out_dir = out_dir / f"rank_{trainer.global_rank}"  # each rank saw part of each
         out_dir.mkdir(parents=True, exist_ok=True)
         written = model.write_predictions(outputs, str(out_dir))
         LOG.info("predict: wrote %d file(s) to %s", len(written or []), out_dir)

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from atommic_core import ModelPT
+from atommic_core.distributed import all_gather_objects
 from atommic_core.errors import ConfigError
 from atommic_seg.data.dataset import SegmentationDataset
 from atommic_seg.losses import build_loss
@@ -265,20 +266,27 @@ class SegmentationModel(ModelPT):
         """Logs ``val_loss``; accumulates counts for the epoch's ``val_dice``."""
         logits = self.infer(batch["image"])
         loss = self.compute_loss(logits, batch["target"])
-        self.log("val_loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
+        self.log("val_loss", loss, prog_bar=True, batch_size=batch["image"].shape[0],
+                 sync_dist=True)
         counts = self._counts(self.to_labels(logits), batch["target"]).double().cpu()
         self._val_counts = counts if self._val_counts is None else self._val_counts + counts
 
     def on_validation_epoch_end(self) -> None:
-        """Logs ``val_dice``: mean foreground Dice over the epoch (absent classes skipped)."""
-        if self._val_counts is None:
+        """Logs ``val_dice``: mean foreground Dice over the epoch (absent classes skipped).
+
+        The counts are summed over DDP ranks first, so the value is that of the whole
+        validation set, the same on every rank.
+        """
+        parts = [c for c in all_gather_objects(self._val_counts) if c is not None]
+        self._val_counts = None
+        if not parts:
             return
-        tp, fp, fn = self._val_counts.unbind(1)
+        tp, fp, fn = torch.stack(parts).sum(0).unbind(1)
         first = 0 if self.label_mode == "multilabel" else 1
         den = (2 * tp + fp + fn)[first:]
         dice = (2 * tp[first:] / den)[den > 0]
-        self.log("val_dice", float(dice.mean()) if len(dice) else math.nan, prog_bar=True)
-        self._val_counts = None
+        self.log("val_dice", float(dice.mean()) if len(dice) else math.nan, prog_bar=True,
+                 sync_dist=True)  # equal on every rank; syncing only silences Lightning
 
     def _case_parts(self, batch: dict[str, Any], labels: torch.Tensor):
         """Yield ``(case, slice, labels, target, item)`` per item (CPU numpy arrays)."""
@@ -328,11 +336,23 @@ class SegmentationModel(ModelPT):
                 self._test_rows.append({"case": case, "class": self.class_names[c], **values})
 
     def on_test_epoch_end(self) -> None:
-        """Write ``test_metrics_per_case.csv``, print the summary, log ``test_<metric>``."""
-        rows, self._test_rows, self._test_parts = self._test_rows, [], {}
+        """Write ``test_metrics_per_case.csv``, print the summary, log ``test_<metric>``.
+
+        Under DDP every rank holds whole cases (see ``example_groups``): the rows of all
+        ranks are gathered, global rank 0 prints and writes the files, and every rank logs
+        the same means.
+        """
+        gathered = all_gather_objects(self._test_rows)
+        self._test_rows, self._test_parts = [], {}
+        # case order as in one process (the dataset lists cases sorted by name)
+        rows = sorted((r for part in gathered for r in part), key=lambda r: r["case"])
         if not rows:
             return
         summary = summarize(rows)
+        for metric, value in summary["mean"].items():
+            self.log(f"test_{metric}", value, sync_dist=True)  # equal on every rank
+        if self._trainer is not None and not self.trainer.is_global_zero:
+            return
         folder = self.output_dir or (self.trainer.log_dir if self._trainer is not None
                                      else None)
         if folder:
@@ -343,8 +363,6 @@ class SegmentationModel(ModelPT):
         print(f"\nSegmentation test metrics ({len({r['case'] for r in rows})} cases, "
               "mean over cases; classes absent from both prediction and target skipped):")
         print(format_summary(summary))
-        for metric, value in summary["mean"].items():
-            self.log(f"test_{metric}", value)
 
     def on_predict_start(self) -> None:  # noqa: D102 - Lightning hook
         self._predict_parts = {}
