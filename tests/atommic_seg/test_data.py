@@ -152,6 +152,27 @@ def test_example_groups_name_the_case_of_each_item(tmp_path, write_nifti_case):
     assert volumes.example_groups == ["a", "b"]
 
 
+def test_context_slices_are_neighbours_with_replicated_edges(tmp_path):
+    image = np.arange(4, dtype=np.float32)[:, None, None] * np.ones((4, 3, 2), np.float32)
+    image = image + 1j * (image + 10)  # slice s: real s, imaginary s + 10
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f["image"] = image.astype(np.complex64)
+        f["segmentation"] = np.zeros((4, 3, 2), np.uint8)
+    ds = SegmentationDataset(tmp_path / "c.h5", complex_data=True, normalization="none",
+                             context_slices=1)
+    first, last = ds[0]["image"], ds[3]["image"]
+    assert first.shape == (6, 3, 2)  # 3 slices x (real, imaginary)
+    assert first[:, 0, 0].tolist() == [0, 10, 0, 10, 1, 11]  # slice -1 repeats slice 0
+    assert last[:, 0, 0].tolist() == [2, 12, 3, 13, 3, 13]
+    magnitude = SegmentationDataset(tmp_path / "c.h5", normalization="none", context_slices=2,
+                                    augmentations={"flip": {"prob": 1.0}})
+    item = magnitude[1]["image"]
+    expected = np.abs(image[[0, 0, 1, 2, 3], 0, 0])
+    assert item.shape == (5, 3, 2) and np.allclose(item[:, 0, -1], expected)  # flipped W
+    with pytest.raises(ValueError, match="context_slices"):
+        SegmentationDataset(tmp_path / "c.h5", dimensionality=3, context_slices=1)
+
+
 def test_demo_phantom_and_cli(tmp_path, capsys):
     assert seg_main(["make-demo-data", str(tmp_path / "d"), "--source", "phantom",
                      "--splits", "1", "1", "0", "--shape", "16", "16", "6"]) == 0

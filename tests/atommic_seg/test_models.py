@@ -85,20 +85,41 @@ def test_complex_multilabel_input_channels():
     assert torch.isfinite(model.compute_loss(logits, target))
 
 
-def test_dynunet_deep_supervision_only_in_training():
-    model = _build("SegmentationDynUNet", 2)
-    x = torch.randn(1, 1, 8, 8)
+@pytest.mark.parametrize(("name", "dims", "extra"), [
+    ("SegmentationDynUNet", 2, {}),
+    ("SegmentationUNet", 2, {"deep_supervision_heads": 1}),
+    ("SegmentationAttentionUNet", 3, {"deep_supervision_heads": 1}),
+])
+def test_deep_supervision_only_in_training(name, dims, extra):
+    model = _build(name, dims, **extra)
+    spatial = (8,) * dims
+    x = torch.randn(1, 1, *spatial)
     model.train()
     outs = model(x)
-    assert isinstance(outs, list) and outs[0].shape == (1, 3, 8, 8)
-    assert model.net(x)[1].shape == (1, 3, 4, 4)  # the coarse head, upsampled by forward()
-    assert outs[1].shape == (1, 3, 8, 8)
-    target = torch.randint(0, 3, (1, 8, 8))
+    assert isinstance(outs, list) and len(outs) == 2 and outs[0].shape == (1, 3, *spatial)
+    assert model.net(x)[1].shape == (1, 3, *(4,) * dims)  # the coarse head, upsampled:
+    assert outs[1].shape == (1, 3, *spatial)
+    target = torch.randint(0, 3, (1, *spatial))
     parts = [model.loss_fn(o, target) for o in outs]
     expected = (parts[0] + 0.5 * parts[1]) / 1.5
     torch.testing.assert_close(model.compute_loss(outs, target), expected)
     model.eval()
-    assert model(x).shape == (1, 3, 8, 8)
+    assert model(x).shape == (1, 3, *spatial)
+
+
+def test_unet_without_deep_supervision_keeps_its_parameters():
+    plain = _build("SegmentationUNet", 2)
+    assert not any(k.startswith("net.deep_heads") for k in plain.state_dict())
+    with pytest.raises(ValueError, match="deep_supervision_heads"):
+        _build("SegmentationUNet", 2, deep_supervision_heads=2)  # 2 pool layers: at most 1
+
+
+def test_context_slices_widen_the_input():
+    model = _build("SegmentationUNet", 2, context_slices=2, complex_data=True)
+    assert model.in_channels == 10  # 5 slices x (real, imaginary)
+    assert model(torch.randn(1, 10, 8, 8)).shape == (1, 3, 8, 8)
+    with pytest.raises(ConfigError, match="context_slices"):
+        _build("SegmentationUNet3D", 3, context_slices=1)
 
 
 def test_config_errors():

@@ -85,6 +85,22 @@ def test_predicted_volume_matches_per_slice_forward(tiny_demo, tmp_path):
     np.testing.assert_array_equal(labels, manual)
 
 
+def test_context_slices_end_to_end_and_overlay_of_the_slice_itself(tiny_demo, tmp_path):
+    model = SegmentationUNet(_cfg(tiny_demo, context_slices=1,
+                                  inference={"flip_tta": [-1]}))
+    _trainer(steps=1).fit(model)
+    model.eval()
+    model.cfg.predict_ds = {"data_path": str(tiny_demo / "test"), "batch_size": 3}
+    loader = model.predict_dataloader()
+    outputs = [model.predict_step(b, i) for i, b in enumerate(loader)]
+    ((case, entry),) = [o for batch in outputs for o in batch]
+    assert case == "case_003"
+    middle = loader.dataset[entry["n"] // 2]["image"]
+    assert middle.shape[0] == 3
+    np.testing.assert_array_equal(entry["image"], middle[1].numpy())  # centre channel
+    assert entry["labels"].shape == (entry["n"], 20, 20)
+
+
 def test_unet3d_multilabel_test_metrics(tmp_path):
     """Volumes with one channel per class reach the metrics in the right layout."""
     rng = np.random.default_rng(0)

@@ -3,7 +3,9 @@
 Each item is a dict:
 
 * ``image``: ``float32 [C_in, H, W]`` (2D) or ``[C_in, S, H, W]`` (3D); ``C_in`` is 1 for
-  magnitude and 2 (real, imaginary) for complex data.
+  magnitude and 2 (real, imaginary) for complex data, times ``2k + 1`` for 2D items with
+  ``context_slices=k`` (slices ``s-k .. s+k`` in order, each as 1 or 2 channels; slices past
+  the ends of the volume repeat the end slice).
 * ``target`` (if labels exist): ``int64 [H, W]`` / ``[S, H, W]`` class indices
   (``multiclass``) or ``float32 [C, H, W]`` / ``[C, S, H, W]`` (``multilabel``).
 * ``case`` (str), ``format`` (``"nifti"``/``"hdf5"``), ``slice`` (int, -1 for volumes),
@@ -51,6 +53,8 @@ class SegmentationDataset(Dataset):
         crop_size: Random crop (zero-padded where the item is smaller), one size per spatial
             axis of an item; seeded like the augmentations. Meant for training (patches let
             3D volumes of different shapes share a batch).
+        context_slices: ``k`` neighbouring slices on each side as extra input channels of a
+            2D item ("2.5D" input); 0 = the slice alone.
     """
 
     def __init__(self, data_path: str | os.PathLike, dimensionality: int = 2,
@@ -59,7 +63,7 @@ class SegmentationDataset(Dataset):
                  data_format: str = "auto", augmentations: Mapping[str, Any] | None = None,
                  seed: int = 0, cache_size: int = 8, require_labels: bool = True,
                  image_key: str | None = None, label_key: str = "segmentation",
-                 crop_size: Sequence[int] | None = None) -> None:
+                 crop_size: Sequence[int] | None = None, context_slices: int = 0) -> None:
         if dimensionality not in (2, 3):
             raise ValueError(f"dimensionality must be 2 or 3, found {dimensionality!r}")
         if label_mode not in ("multiclass", "multilabel"):
@@ -67,12 +71,16 @@ class SegmentationDataset(Dataset):
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, found "
                              f"{normalization!r}")
+        if context_slices < 0 or (context_slices and dimensionality != 2):
+            raise ValueError(f"context_slices must be >= 0 and needs 2D items; found "
+                             f"{context_slices} with dimensionality {dimensionality}")
         self.dimensionality = dimensionality
+        self.context_slices = int(context_slices)
         self.num_classes = int(num_classes)
         self.label_mode = label_mode
         self.complex_data = complex_data
         self.normalization = normalization
-        self.augmenter = Augmenter(augmentations) if augmentations else None
+        self.augmenter = Augmenter(augmentations, complex_data) if augmentations else None
         self.seed = int(seed)
         # shared memory: DataLoader workers (persistent ones included) hold copies of this
         # dataset, and set_epoch in the main process must reach them
@@ -132,10 +140,17 @@ class SegmentationDataset(Dataset):
         return image
 
     def _channels(self, image: np.ndarray) -> np.ndarray:
-        """``[*S]`` -> ``[C_in, *S]`` float32."""
-        if self.complex_data:
-            return np.stack([image.real, image.imag]).astype(np.float32)
-        return image[None].astype(np.float32)
+        """``[K, *S]`` (2D: K slices; 3D: the volume, K = 1 added) -> ``[C_in, *S]`` float32."""
+        if self.dimensionality == 3:
+            image = image[None]
+        if self.complex_data:  # real and imaginary part of each slice, next to each other
+            image = np.stack([image.real, image.imag], axis=1)
+        return image.reshape(-1, *image.shape[-self.dimensionality:]).astype(np.float32)
+
+    def _slices(self, image: np.ndarray, index: int) -> np.ndarray:
+        """Slice ``index`` and its ``context_slices`` neighbours each side: ``[2k+1, H, W]``."""
+        k = self.context_slices
+        return image[np.clip(np.arange(index - k, index + k + 1), 0, image.shape[0] - 1)]
 
     def _target(self, label: np.ndarray) -> torch.Tensor:
         if self.label_mode == "multilabel":
@@ -152,8 +167,8 @@ class SegmentationDataset(Dataset):
         case_idx, slice_idx = self.index[i]
         case = self.cache.get(self.refs[case_idx], self._load)
         if slice_idx >= 0:
-            image, label = case.image[slice_idx], (case.label[slice_idx]
-                                                   if case.label is not None else None)
+            image, label = self._slices(case.image, slice_idx), (
+                case.label[slice_idx] if case.label is not None else None)
         else:
             image, label = case.image, case.label
         image = self._channels(image)

@@ -10,8 +10,10 @@ Model config keys (besides the network's own)::
     num_classes: 4               # background included for multiclass
     label_mode: multiclass       # or multilabel (one sigmoid channel per class)
     complex_data: false          # complex images as 2 channels (real, imaginary)
+    context_slices: 0            # 2D: k neighbouring slices each side as channels (2.5D)
     normalization: max           # per volume: max, zscore or none
-    inference: {patch_size: [32, 64, 64], overlap: 0.5}   # optional sliding window
+    inference: {patch_size: [32, 64, 64], overlap: 0.5,   # optional sliding window
+                flip_tta: false}  # true: average probabilities over in-plane flips
     class_names: [background, csf, gm, wm]
     loss: {dice: {weight: 1.0, include_background: false}, cross_entropy: 1.0}
     train_ds / validation_ds / test_ds / predict_ds:
@@ -20,7 +22,6 @@ Model config keys (besides the network's own)::
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from pathlib import Path
@@ -39,6 +40,7 @@ from atommic_core.errors import ConfigError
 from atommic_seg.data.dataset import SegmentationDataset
 from atommic_seg.losses import build_loss
 from atommic_seg.metrics import segmentation_metrics, summarize
+from atommic_seg.models.inference import flip_axes, flip_tta, sliding_window
 from atommic_seg.models.writers import (
     format_summary,
     write_label_volume,
@@ -83,7 +85,14 @@ class SegmentationModel(ModelPT):
         if self.label_mode not in ("multiclass", "multilabel"):
             raise ConfigError(f"model.label_mode must be multiclass or multilabel, found "
                               f"{self.label_mode!r}")
-        self.in_channels = 2 if c.get("complex_data", False) else 1
+        self.context_slices = int(c.get("context_slices", 0) or 0)
+        if self.context_slices < 0 or (self.context_slices and dims != 2):
+            raise ConfigError(f"model.context_slices needs a 2D model and k >= 0; found "
+                              f"{self.context_slices} with dimensionality {dims}")
+        #: channels per slice: 1 (magnitude) or 2 (real, imaginary)
+        self.slice_channels = 2 if c.get("complex_data", False) else 1
+        self.in_channels = self.slice_channels * (2 * self.context_slices + 1)
+        flip_axes((c.get("inference") or {}).get("flip_tta"), dims)  # fail early on bad axes
         names = c.get("class_names")
         self.class_names = (list(names) if names is not None
                             else [f"class_{i}" for i in range(self.num_classes)])
@@ -142,10 +151,12 @@ class SegmentationModel(ModelPT):
         return out[crop]
 
     def infer(self, image: torch.Tensor) -> torch.Tensor:
-        """Evaluation logits, by sliding window if ``model.inference.patch_size`` is set.
+        """Evaluation logits, with the options of ``model.inference``.
 
-        Windows of ``patch_size`` (one size per spatial axis) overlap by
-        ``model.inference.overlap`` (default 0.5) and their logits are averaged.
+        ``patch_size`` (one size per spatial axis): sliding windows overlapping by ``overlap``
+        (default 0.5), logits averaged. ``flip_tta`` (``true`` = both in-plane axes, or a
+        list of axes such as ``[-1]``): probabilities averaged over flipped copies of the
+        input (see :func:`atommic_seg.models.inference.flip_tta`).
 
         Args:
             image: ``[B, C_in, *S]`` float32.
@@ -155,24 +166,17 @@ class SegmentationModel(ModelPT):
         """
         opts = self.cfg.get("inference") or {}
         patch = opts.get("patch_size")
-        if not patch:
-            return self(image)
-        spatial = image.shape[2:]
-        patch = [min(int(p), n) for p, n in zip(patch, spatial, strict=True)]
-        overlap = float(opts.get("overlap", 0.5))
-        starts = []
-        for n, p in zip(spatial, patch, strict=True):
-            step = max(1, int(p * (1 - overlap)))
-            axis = list(range(0, n - p + 1, step))
-            starts.append(sorted({*axis, n - p}))
-        out = image.new_zeros(image.shape[0], self.num_classes, *spatial)
-        count = image.new_zeros(1, 1, *spatial)
-        for corner in itertools.product(*starts):
-            window = (slice(None), slice(None),
-                      *[slice(c, c + p) for c, p in zip(corner, patch, strict=True)])
-            out[window] += self(image[window])
-            count[window] += 1
-        return out / count
+
+        def whole(x: torch.Tensor) -> torch.Tensor:
+            if not patch:
+                return self(x)
+            return sliding_window(self, x, self.num_classes, list(patch),
+                                  float(opts.get("overlap", 0.5)))
+
+        axes = flip_axes(opts.get("flip_tta"), self.dimensionality)
+        if not axes:
+            return whole(image)
+        return flip_tta(whole, image, axes, self.label_mode == "multilabel")
 
     # -- data ----------------------------------------------------------------------------
     def build_dataset(self, cfg: DictConfig, split: str) -> Dataset:
@@ -184,6 +188,7 @@ class SegmentationModel(ModelPT):
             raise ConfigError(f"model.{split}_ds.data_path is not set")
         kwargs = {k: cfg.get(k, self.cfg.get(k)) for k in _DATASET_KEYS}
         kwargs["dimensionality"] = self.dimensionality
+        kwargs["context_slices"] = self.context_slices  # the network's input channels
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         aug = cfg.get("augmentations") if split == "train" else None
         return SegmentationDataset(
@@ -308,7 +313,9 @@ class SegmentationModel(ModelPT):
                 entry["targets"][slc] = tgt
             middle = n // 2 if slc >= 0 else -1
             if keep_image and slc == middle:
-                img = batch["image"][i].float()
+                # the slice itself, not its context_slices neighbours
+                k, c = self.context_slices, self.slice_channels
+                img = batch["image"][i, k * c:(k + 1) * c].float()
                 mag = img.square().sum(0).sqrt() if img.shape[0] > 1 else img[0]
                 entry["image"] = mag.cpu().numpy() if slc >= 0 else mag[mag.shape[0] // 2
                                                                         ].cpu().numpy()
