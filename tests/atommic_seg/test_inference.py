@@ -82,3 +82,20 @@ def test_model_infer_composes_flips_with_sliding_windows():
         expected = model.net(image).log_softmax(1)
     assert len(calls) == 4 * 4 and set(calls) == {(4, 4)}  # 4 flips x 2x2 windows
     torch.testing.assert_close(out, expected)
+
+
+def test_flips_for_test_and_predict_not_for_validation(tiny_demo):
+    split = {"data_path": str(tiny_demo / "val"), "batch_size": 8}
+    model = SegmentationUNet({"num_classes": 4, "channels": 4, "num_pool_layers": 1,
+                              "inference": {"flip_tta": True}, "validation_ds": split,
+                              "test_ds": split, "predict_ds": split}).eval()
+    calls = []
+    forward = model.forward
+    model.forward = lambda x: calls.append(1) or forward(x)
+    with torch.no_grad():
+        for step, loader in ((model.validation_step, model.val_dataloader()),
+                             (model.test_step, model.test_dataloader()),
+                             (model.predict_step, model.predict_dataloader())):
+            calls.clear()
+            step(next(iter(loader)), 0)
+            assert len(calls) == (1 if step == model.validation_step else 4)

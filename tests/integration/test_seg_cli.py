@@ -23,18 +23,18 @@ TINY = {
 
 _RESTORE_CHECK = """
 import nibabel as nib, numpy as np, torch
-from atommic_seg.data import SegmentationDataset
+from omegaconf import OmegaConf
 from atommic_seg.models import MODELS
 
 def check(name, archive, predicted):
     model = MODELS[name].restore_from(archive, map_location="cpu").eval()
-    ds = SegmentationDataset({test_dir!r}, dimensionality=model.dimensionality, num_classes=4)
-    with torch.no_grad():
+    ds = model.build_dataset(OmegaConf.create({{"data_path": {test_dir!r}}}), "predict")
+    with torch.no_grad():  # infer: the config's inference options (flip TTA) as predict
         if model.dimensionality == 2:
-            labels = np.stack([model(ds[i]["image"][None]).argmax(1)[0].numpy()
+            labels = np.stack([model.infer(ds[i]["image"][None]).argmax(1)[0].numpy()
                                for i in range(len(ds))])
         else:
-            labels = model(ds[0]["image"][None]).argmax(1)[0].numpy()
+            labels = model.infer(ds[0]["image"][None]).argmax(1)[0].numpy()
     saved = np.moveaxis(np.asarray(nib.load(predicted).dataobj), 2, 0)
     assert saved.shape == labels.shape, (saved.shape, labels.shape)
     assert (saved == labels).all(), "restored model disagrees with the CLI prediction"

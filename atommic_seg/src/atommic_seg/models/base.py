@@ -13,7 +13,7 @@ Model config keys (besides the network's own)::
     context_slices: 0            # 2D: k neighbouring slices each side as channels (2.5D)
     normalization: max           # per volume: max, zscore or none
     inference: {patch_size: [32, 64, 64], overlap: 0.5,   # optional sliding window
-                flip_tta: false}  # true: average probabilities over in-plane flips
+                flip_tta: false}  # test/predict: average probabilities over in-plane flips
     class_names: [background, csf, gm, wm]
     loss: {dice: {weight: 1.0, include_background: false}, cross_entropy: 1.0}
     train_ds / validation_ds / test_ds / predict_ds:
@@ -150,7 +150,7 @@ class SegmentationModel(ModelPT):
                 o, size=size, mode=mode, align_corners=False)[crop] for o in out]
         return out[crop]
 
-    def infer(self, image: torch.Tensor) -> torch.Tensor:
+    def infer(self, image: torch.Tensor, tta: bool = True) -> torch.Tensor:
         """Evaluation logits, with the options of ``model.inference``.
 
         ``patch_size`` (one size per spatial axis): sliding windows overlapping by ``overlap``
@@ -160,6 +160,8 @@ class SegmentationModel(ModelPT):
 
         Args:
             image: ``[B, C_in, *S]`` float32.
+            tta: Apply ``flip_tta`` if configured (test and predict do; validation does not,
+                so model selection stays cheap, as in nnU-Net).
 
         Returns:
             Logits ``[B, num_classes, *S]``.
@@ -173,7 +175,7 @@ class SegmentationModel(ModelPT):
             return sliding_window(self, x, self.num_classes, list(patch),
                                   float(opts.get("overlap", 0.5)))
 
-        axes = flip_axes(opts.get("flip_tta"), self.dimensionality)
+        axes = flip_axes(opts.get("flip_tta"), self.dimensionality) if tta else []
         if not axes:
             return whole(image)
         return flip_tta(whole, image, axes, self.label_mode == "multilabel")
@@ -269,7 +271,7 @@ class SegmentationModel(ModelPT):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Logs ``val_loss``; accumulates counts for the epoch's ``val_dice``."""
-        logits = self.infer(batch["image"])
+        logits = self.infer(batch["image"], tta=False)
         loss = self.compute_loss(logits, batch["target"])
         self.log("val_loss", loss, prog_bar=True, batch_size=batch["image"].shape[0],
                  sync_dist=True)
