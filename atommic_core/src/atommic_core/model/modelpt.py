@@ -165,6 +165,21 @@ class ModelPT(pl.LightningModule):
             setup(self.cfg[_SPLIT_KEYS[split]])
         return self._loaders[split] if self._loaders[split] is not None else []
 
+    def check_data(self, command: str) -> None:
+        """Build now the loaders ``command`` will use, so bad data fails early (and once).
+
+        The CLI calls this before it creates a run folder: a missing or corrupt file is then
+        one error line and leaves nothing behind. The loaders are kept for Lightning.
+
+        Args:
+            command: ``"train"`` (train, validation and test data), ``"test"`` or
+                ``"predict"``.
+        """
+        splits = {"train": ("train", "validation", "test"), "test": ("test",),
+                  "predict": ("predict",)}.get(command, ())
+        for split in splits:
+            self._loader(split)
+
     def train_dataloader(self) -> DataLoader:  # noqa: D102 - Lightning hook
         loader = self._loader("train")
         if not loader:
