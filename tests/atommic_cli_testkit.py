@@ -37,7 +37,8 @@ class CliBoring(BoringModel):
     ``on_validation_end``/``on_test_end`` write ``val|test_metrics_rank<r>.json`` to
     ``output_dir``. Failures on demand: ``reject_init`` (ValueError in ``__init__``),
     ``bad_split`` (that split's dataset raises a ``DataFileError``-like ``AtommicError``),
-    ``raise_at_step`` / ``raise_kind`` (``runtime`` or ``atommic``) in a training step.
+    ``raise_at_step`` / ``raise_kind`` (``runtime`` or ``atommic``) in a training step,
+    ``nan_at_step`` (the loss of that step is NaN).
     """
 
     def __init__(self, cfg: Any, trainer: Any = None) -> None:
@@ -47,6 +48,8 @@ class CliBoring(BoringModel):
 
     def training_step(self, batch: Any, batch_idx: int) -> Any:
         loss = super().training_step(batch, batch_idx)
+        if self.cfg.get("nan_at_step") == self.global_step:
+            loss = loss * float("nan")
         if self.cfg.get("record_steps"):
             with open(self.cfg.record_steps, "a", encoding="utf-8") as f:
                 f.write(f"{self.global_step}\n")

@@ -240,17 +240,23 @@ class ModelPT(pl.LightningModule):
             with_artifact_references=False))
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """Callbacks the config asks for: :class:`FreezeUpdates` when ``freeze_updates.enabled``.
+        """Callbacks every model gets, plus those its config asks for.
+
+        :class:`~atommic_core.callbacks.FiniteGuard` (stop at a non-finite loss) always;
+        :class:`FreezeUpdates` when ``freeze_updates.enabled``.
 
         Returns:
             A list of callbacks Lightning adds to any ``Trainer.fit``.
         """
-        freeze_cfg = self.cfg.get("freeze_updates")
-        if freeze_cfg is None or not freeze_cfg.get("enabled", False):
-            return []
-        from atommic_core.model.freezing import FreezeUpdates
+        from atommic_core.callbacks.finite_guard import FiniteGuard
 
-        return [FreezeUpdates(freeze_cfg.get("modules") or {})]
+        callbacks: list[pl.Callback] = [FiniteGuard()]
+        freeze_cfg = self.cfg.get("freeze_updates")
+        if freeze_cfg is not None and freeze_cfg.get("enabled", False):
+            from atommic_core.model.freezing import FreezeUpdates
+
+            callbacks.append(FreezeUpdates(freeze_cfg.get("modules") or {}))
+        return callbacks
 
     # -- artifacts -----------------------------------------------------------------------
     def register_artifact(
@@ -377,6 +383,9 @@ class ModelPT(pl.LightningModule):
 
         Returns:
             The absolute path written.
+
+        Raises:
+            NonFiniteError: When a weight holds NaN or Inf (such a model is never shipped).
 
         Example:
             >>> model.save_to("varnet.atommic")  # doctest: +SKIP
