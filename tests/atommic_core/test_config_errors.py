@@ -155,3 +155,19 @@ def test_crash_traceback_is_in_the_run_log(cli_plugin, tmp_path):
         main_run(folder, "train", "+model.raise_at_step=0")
     (log,) = (tmp_path / "exps").glob("boring/*/atommic_log_globalrank-0_localrank-0.txt")
     assert "RuntimeError: planned crash at step 0" in log.read_text()
+
+
+def test_missing_logger_package_names_the_package(cli_plugin, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in (
+        "tensorboard", "tensorboardX") else real(name, *a))
+    cfg = base_config(tmp_path / "exps")
+    cfg["exp_manager"]["create_tensorboard_logger"] = True
+    assert main_run(write_config(tmp_path, cfg), "train") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == ("error: exp_manager.create_tensorboard_logger needs the 'tensorboard' "
+                    "package, which is not installed; hint: pip install tensorboard, or set "
+                    "exp_manager.create_tensorboard_logger=false")
+    assert not (tmp_path / "exps").exists()
