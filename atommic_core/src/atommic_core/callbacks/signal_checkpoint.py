@@ -75,8 +75,17 @@ class SignalCheckpoint(Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._should_stop(trainer):
+            self._log_this_step(trainer)
             self._do_checkpoint(trainer)
             raise SIGTERMException
+
+    @staticmethod
+    def _log_this_step(trainer: pl.Trainer) -> None:
+        """Send the finished step's metrics to the loggers, which raising would skip."""
+        connector = getattr(trainer, "_logger_connector", None)  # Lightning-internal
+        with contextlib.suppress(Exception):
+            connector.on_batch_end()
+            connector.update_train_step_metrics()
 
     @override
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,

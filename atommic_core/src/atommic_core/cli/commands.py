@@ -20,7 +20,7 @@ from typing import Any
 from atommic_core.cli.config import compose_config, resolve_model_class, validate_config
 from atommic_core.errors import ConfigError
 
-__all__ = ["run_command"]
+__all__ = ["resume_command", "run_command"]
 
 LOG = logging.getLogger("atommic_core.cli")
 _EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
@@ -73,7 +73,33 @@ def _build_model(model_cls: type, model_cfg: Any) -> Any:
         raise ConfigError(f"model ({model_cls.__name__}): {exc}") from exc
 
 
-def _train(cfg: Any, model_cls: type) -> int:
+def resume_command(config_path: str | None, config_name: str, overrides: list[str],
+                   version: str) -> str:
+    """The shell command that continues run ``version`` where it stopped.
+
+    Args:
+        config_path: ``--config-path`` of the interrupted command (None if not given).
+        config_name: ``--config-name`` of the interrupted command.
+        overrides: Its overrides; resume/version overrides are replaced.
+        version: The run folder's version.
+
+    Returns:
+        ``python -m atommic_core train ... exp_manager.resume_if_exists=true
+        exp_manager.version=<version>``, quoted for a POSIX shell.
+    """
+    import shlex
+
+    keep = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] not in (
+        "exp_manager.resume_if_exists", "exp_manager.version")]
+    args = ["python", "-m", "atommic_core", "train"]
+    if config_path is not None:
+        args += ["--config-path", str(Path(config_path).expanduser().resolve())]
+    args += ["--config-name", config_name, *keep, "exp_manager.resume_if_exists=true",
+             f"exp_manager.version={version}"]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def _train(cfg: Any, model_cls: type, command_line: tuple | None = None) -> int:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from atommic_core.callbacks import AtommicExport, SignalCheckpoint
@@ -102,6 +128,9 @@ def _train(cfg: Any, model_cls: type) -> int:
             where = sig.checkpoint_path if sig is not None else None
             LOG.warning("train interrupted by %s at step %d; checkpoint: %s", received,
                         trainer.global_step, where or "(none written)")
+            if where is not None and command_line is not None:
+                LOG.warning("to continue this run exactly where it stopped:\n  %s",
+                            resume_command(*command_line, exp.log_dir.name))
             return _EXIT_SIGNAL.get(received or "SIGTERM", 143)
         export = exp.callback(AtommicExport)
         if export is not None and export.exported_path is not None:
@@ -200,7 +229,7 @@ def run_command(command: str, config_path: str | None, config_name: str,
 
     try:
         if command == "train":
-            return _train(cfg, model_cls)
+            return _train(cfg, model_cls, (config_path, config_name, list(overrides)))
         return _evaluate(command, cfg, model_cls)
     except MisconfigurationException as exc:  # e.g. a monitored metric that is never logged
         raise ConfigError(" ".join(str(exc).split())) from exc

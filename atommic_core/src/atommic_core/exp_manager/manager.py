@@ -168,6 +168,18 @@ def _train_callbacks(em: ExpManagerConfig, cfg: Any, exp: Experiment, section: d
     return callbacks
 
 
+def _mention_interrupted_run(run_dir: Path) -> None:
+    """Warn when this fresh run leaves an interrupted, unfinished sibling run behind."""
+    others = [d for d in run_dir.parent.iterdir() if d.is_dir() and d != run_dir
+              and any((d / "checkpoints").glob("*--interrupted.ckpt"))
+              and not any((d / "checkpoints").glob("*.atommic"))]
+    if others:
+        newest = max(others, key=lambda d: d.stat().st_mtime)
+        LOG.warning("starting a new run in %s; the run %s was interrupted and never finished: "
+                    "to continue it instead, add exp_manager.resume_if_exists=true "
+                    "exp_manager.version=%s", run_dir.name, newest, newest.name)
+
+
 def setup_experiment(cfg: Any, command: str = "train", argv: list[str] | None = None,
                      rank: int | None = None) -> Experiment:
     """Create the run folder and the loggers and callbacks asked for by ``cfg.exp_manager``.
@@ -217,6 +229,8 @@ def setup_experiment(cfg: Any, command: str = "train", argv: list[str] | None = 
     if training:
         exp.callbacks = _train_callbacks(em, cfg, exp, section)
         exp.ckpt_path = checkpointing.find_resume_checkpoint(em, ckpt_dir)
+        if exp.ckpt_path is None and not em.resume_from_checkpoint:
+            _mention_interrupted_run(run_dir)
     return exp
 
 
