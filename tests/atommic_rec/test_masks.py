@@ -174,3 +174,16 @@ def test_equispaced2d_lattice_stays_even(acc):
     assert nearest.min() >= 0.8 * acc**0.5  # no clustering: every point keeps ~sqrt(R) apart
     rows = mask.sum(dim=1)
     assert rows.max() - rows.min() <= 1  # every row holds the same number of points (+-1)
+
+
+@pytest.mark.parametrize("width", [96, 368])
+def test_equispaced1d_samples_round_width_over_r_evenly_spaced_lines(width):
+    # Regression: an integer offset and rounded positions missed W / R by up to 2 lines.
+    for acc in range(2, 13):
+        func = _make("equispaced1d", [acc], [0.04])
+        for seed in range(4):
+            lines = func((1, 8, width), seed=seed)[0].flatten()
+            assert int(lines.sum()) == round(width / acc), (acc, seed)
+            left = torch.nonzero(lines[: center_slice(width, round(0.04 * width)).start])
+            gaps = left.flatten().diff()
+            assert len(gaps) == 0 or gaps.max() - gaps.min() <= 1

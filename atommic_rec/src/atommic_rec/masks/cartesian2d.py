@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from atommic_rec.masks.base import MaskFunc, center_slice
-from atommic_rec.masks.cartesian1d import gaussian_fill
+from atommic_rec.masks.cartesian1d import gaussian_fill, lattice_fill, lattice_spacing
 
 __all__ = ["Equispaced2DMaskFunc", "Gaussian2DMaskFunc", "Poisson2DMaskFunc", "calibrated_radius"]
 
@@ -25,12 +25,11 @@ def _center_box(shape: tuple[int, int], center_fraction: float) -> np.ndarray:
 class Equispaced2DMaskFunc(MaskFunc):
     """A sheared (CAIPIRINHA-like) lattice: one point in every ``s`` columns of each row.
 
-    Row ``y`` samples the columns ``x`` where ``(x + shift * y - offset) mod s < 1``: the
-    column at which ``floor((x + shift * y - offset) / s)`` changes, so ``s`` may be
-    fractional and every row holds ``W / s`` (+-1) evenly spaced points. ``shift ~ sqrt(s)``
-    spreads the points evenly in 2D. ``s`` is tuned (bisection, ``offset`` kept as a fraction
-    of ``s``) so the total, centre box included, is ``round(H * W / R)``: the achieved
-    acceleration is the nominal one, not that of an integer spacing.
+    Row ``y`` samples the columns where ``floor((x + shift * y - offset) / s)`` changes
+    (:func:`~atommic_rec.masks.cartesian1d.lattice_fill`), so ``s`` may be fractional and
+    every row holds ``W / s`` (+-1) evenly spaced points; ``shift ~ sqrt(s)`` spreads them
+    evenly in 2D. ``s`` is tuned so the total, central box included, is ``round(H * W / R)``:
+    the nominal acceleration, not that of a rounded spacing.
 
     Args:
         accelerations: Nominal accelerations to choose from (one per call).
@@ -42,29 +41,12 @@ class Equispaced2DMaskFunc(MaskFunc):
                        center_fraction: float, rng: np.random.Generator) -> np.ndarray:
         """See :meth:`MaskFunc.sample_pattern`; returns bool ``[H, W]``."""
         center = _center_box(shape, center_fraction)
-        total, num_center = center.size, int(center.sum())
-        target = round(total / acceleration)
-        if num_center >= target:
+        if center.sum() * acceleration >= center.size:
             return center
-        spacing = acceleration * (total - num_center) / (total - num_center * acceleration)
-        shift = max(round(math.sqrt(spacing)), 1)
+        spacing = lattice_spacing(center.size, int(center.sum()), acceleration)
         y, x = np.ogrid[: shape[0], : shape[1]]
-        phase = rng.random()
-
-        def lattice(s: float) -> np.ndarray:
-            return center | (np.mod(x + shift * y - phase * s, s) < 1)
-
-        best = lattice(spacing)
-        low, high = max(spacing / 1.25, 1.0), spacing * 1.25  # count falls as s grows
-        for _ in range(20):
-            if int(best.sum()) == target:
-                break
-            mid = 0.5 * (low + high)
-            pattern = lattice(mid)
-            if abs(int(pattern.sum()) - target) < abs(int(best.sum()) - target):
-                best = pattern
-            low, high = (mid, high) if pattern.sum() > target else (low, mid)
-        return best
+        shift = max(round(math.sqrt(spacing)), 1)
+        return lattice_fill(center, x + shift * y, acceleration, rng.random())
 
 
 class Gaussian2DMaskFunc(MaskFunc):
