@@ -194,3 +194,25 @@ def test_transform_errors_name_the_file(tmp_path):
     ds = build_rec_dataset({"data_path": str(tmp_path), "mask_args": MASK}, "val")
     with pytest.raises(ValueError, match=r"big\.h5 slice 0: target.*crop_size: \[12, 12\]"):
         ds[0]
+
+
+def test_square_2d_mask_is_points_unless_the_layout_attribute_says_otherwise(tmp_path):
+    # Regression: a [H, W] point mask was read as per-slice lines when slices == H.
+    points = (np.random.default_rng(0).random((8, 10)) < 0.4).astype(np.float32)
+    write_volume(tmp_path / "p.h5", slices=8, h=8, w=10, mask=points)
+    ds = SliceDataset(tmp_path)
+    assert ds.volumes[0].mask_layout == "points"
+    for i in (0, 5):
+        assert torch.equal(ds[i]["mask"], torch.from_numpy(points)[None])
+    ds.close()
+    with h5py.File(tmp_path / "p.h5", "a") as f:
+        f["mask"].attrs["layout"] = "slice_lines"  # explicit: one line mask per slice
+    ds = SliceDataset(tmp_path)
+    assert ds[5]["mask"].shape == (1, 1, 10)
+    assert torch.equal(ds[5]["mask"][0, 0], torch.from_numpy(points[5]))
+    ds.close()
+    for bad, match in (("rows", "expected one of"), ("slice_points", r"\[slices, H, W\]")):
+        with h5py.File(tmp_path / "p.h5", "a") as f:
+            f["mask"].attrs["layout"] = bad
+        with pytest.raises(DataFileError, match=rf"p\.h5.*layout.*{match}"):
+            SliceDataset(tmp_path)

@@ -2,9 +2,10 @@
 
 File layout (fastMRI): ``kspace`` ``[slices, coils, H, W]`` complex (or single-coil
 ``[slices, H, W]``); optional ``sensitivity_map`` (same shape), ``mask`` (``[W]``, ``[H, W]``,
-``[slices, W]`` or ``[slices, H, W]``), a target (``reconstruction_sense``,
-``reconstruction_rss`` or ``target``, ``[slices, H', W']``); attrs ``max``, ``norm``,
-``acquisition``, ``patient_id``.
+``[slices, W]`` or ``[slices, H, W]``; a ``[slices, W]`` mask with ``slices == H`` is read as
+``[H, W]`` points unless its attribute ``layout`` says ``slice_lines``), a target
+(``reconstruction_sense``, ``reconstruction_rss`` or ``target``, ``[slices, H', W']``); attrs
+``max``, ``norm``, ``acquisition``, ``patient_id``.
 """
 
 from __future__ import annotations
@@ -179,11 +180,10 @@ class SliceDataset(Dataset):
             _touch(target)
         mask_layout = None
         if self.keys["mask"] in f:
-            mask_layout = _mask_layout(f[self.keys["mask"]].shape, slices, grid)
-            if mask_layout is None:
-                raise bad(f"expected {self.keys['mask']!r} of shape [W], [H, W], [slices, W] or "
-                          f"[slices, H, W] for k-space {kspace.shape}; "
-                          f"found {f[self.keys['mask']].shape}")
+            try:
+                mask_layout = _mask_layout(f[self.keys["mask"]], slices, grid)
+            except ValueError as exc:
+                raise bad(f"{self.keys['mask']!r} for k-space {kspace.shape}: {exc}") from None
         attrs = {k: _plain_attr(v) for k, v in f.attrs.items()}
         max_value = float(attrs["max"]) if target_key == "reconstruction_rss" and \
             "max" in attrs else math.nan
@@ -273,11 +273,34 @@ def _plain_attr(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _mask_layout(shape: tuple[int, ...], slices: int, grid: tuple[int, int]) -> str | None:
+_MASK_LAYOUTS = {"lines": "[W]", "points": "[H, W]", "slice_lines": "[slices, W]",
+                "slice_points": "[slices, H, W]"}
+
+
+def _mask_layout(dataset: h5py.Dataset, slices: int, grid: tuple[int, int]) -> str:
+    """The layout of a stored mask, from its ``layout`` attribute or else its shape.
+
+    A ``[slices, W]`` per-slice line mask with ``slices == H`` has the shape of a ``[H, W]``
+    point mask; the shape alone reads it as points (the common case), and an attribute
+    ``layout = "slice_lines"`` on the dataset says otherwise.
+    """
     h, w = grid
-    layouts = {(w,): "lines", (h, w): "points", (slices, w): "slice_lines",
-               (slices, h, w): "slice_points"}
-    return layouts.get(tuple(shape))
+    shapes = {"lines": (w,), "points": (h, w), "slice_lines": (slices, w),
+              "slice_points": (slices, h, w)}
+    shape = tuple(dataset.shape)
+    stated = _plain_attr(dataset.attrs["layout"]) if "layout" in dataset.attrs else None
+    if stated is None:
+        found = [name for name, expected in shapes.items() if expected == shape]
+        if found:
+            return found[0]  # "points" before "slice_lines": see the docstring
+        raise ValueError(f"expected shape {', '.join(_MASK_LAYOUTS.values())}; found {shape}")
+    if stated not in shapes:
+        raise ValueError(f"attribute layout: expected one of {', '.join(shapes)}; "
+                         f"found {stated!r}")
+    if shapes[stated] != shape:
+        raise ValueError(f"attribute layout={stated!r}: expected shape "
+                         f"{_MASK_LAYOUTS[stated]} = {shapes[stated]}; found {shape}")
+    return stated
 
 
 def _read_mask(dataset: h5py.Dataset, layout: str, slice_idx: int) -> torch.Tensor:
