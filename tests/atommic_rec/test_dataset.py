@@ -216,3 +216,36 @@ def test_square_2d_mask_is_points_unless_the_layout_attribute_says_otherwise(tmp
             f["mask"].attrs["layout"] = bad
         with pytest.raises(DataFileError, match=rf"p\.h5.*layout.*{match}"):
             SliceDataset(tmp_path)
+
+
+@pytest.mark.parametrize("override", ["model.fft_normalization=backward",
+                                      "model.fft_centered=false"])
+def test_model_fft_keys_reach_the_dataset_transforms(tmp_path, override):
+    # Regression: overriding only the model's FFT key left the data on the default convention.
+    from atommic_core.cli.config import compose_config
+    from atommic_rec.models import VarNet
+    from atommic_rec.physics import adjoint_operator
+
+    (tmp_path / "test").mkdir()
+    write_volume(tmp_path / "test" / "t.h5", slices=1)
+    cfg = compose_config(None, "rec_varnet", [override, f"model.data_root={tmp_path}"])
+    model = VarNet(cfg.model)
+    batch = torch.utils.data.default_collate([model.build_dataset(cfg.model.test_ds, "test")[0]])
+    zero_filled = adjoint_operator(batch["masked_kspace"], batch["sensitivity_maps"],
+                                   batch["mask"], **model.fft_kw)
+    torch.testing.assert_close(zero_filled, batch["initial_image"])
+
+
+def test_split_fft_key_contradicting_the_model_is_a_config_error(data_dir):
+    split = {"data_path": str(data_dir), "mask_args": MASK, "fft_centered": True}
+    with pytest.raises(ConfigError, match=r"test_ds\.fft_centered=True.*model\.fft_centered"):
+        build_rec_dataset(split, "test", model_cfg={"fft_centered": False})
+    with pytest.raises(ConfigError, match=r"validation_ds\.coil_combination_method='rss'.*"
+                                          r"model\.coil_combination_method='SENSE'"):
+        build_rec_dataset({**split, "coil_combination_method": "rss"}, "validation",
+                          model_cfg={"coil_combination_method": "SENSE"})
+    ds = build_rec_dataset({**split, "spatial_dims": (-2, -1)}, "test",
+                           model_cfg={"fft_normalization": "none", "spatial_dims": [-2, -1],
+                                      "coil_combination_method": "RSS"})
+    names = {type(t).__name__: t for t in ds.transform}
+    assert names["Target"].fft.fft_normalization == "none" and names["Target"].method == "rss"
