@@ -249,3 +249,27 @@ def test_split_fft_key_contradicting_the_model_is_a_config_error(data_dir):
                                       "coil_combination_method": "RSS"})
     names = {type(t).__name__: t for t in ds.transform}
     assert names["Target"].fft.fft_normalization == "none" and names["Target"].method == "rss"
+
+
+@pytest.mark.parametrize("extra", [
+    {"coil_combination_method": "rss", "crop_size": [16, 16], "normalize": "none"},
+    {"coil_combination_method": "sense", "normalize": "max"},
+])
+def test_computed_target_max_value_is_the_volume_max_in_target_units(tmp_path, extra):
+    # Regression: max_value was the slice max of a computed target and ignored normalize.
+    from atommic_rec.physics import ifft2, rss_complex, sense_reduce
+    from atommic_rec.transforms import center_crop_or_pad
+
+    kspace, maps = write_volume(tmp_path / "n.h5", slices=3, target=None)  # slice 2 brightest
+    images = ifft2(kspace)
+    if "crop_size" in extra:
+        images, maps = center_crop_or_pad(images, (16, 16)), center_crop_or_pad(maps, (16, 16))
+    targets = rss_complex(images, dim=1) if extra["coil_combination_method"] == "rss" else \
+        sense_reduce(images, maps[None]).abs()
+    volume_max = float(targets.max())
+    ds = build_rec_dataset({"data_path": str(tmp_path), "mask_args": MASK, **extra}, "test")
+    for i in range(3):
+        item = ds[i]
+        assert item["max_value"] * item["scale"] == pytest.approx(volume_max, rel=1e-5)
+        assert float(item["target"].max()) <= item["max_value"] * (1 + 1e-6)
+    assert float(ds[2]["target"].max()) == pytest.approx(ds[2]["max_value"], rel=1e-5)

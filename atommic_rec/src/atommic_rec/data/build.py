@@ -31,13 +31,14 @@ the FFT convention.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from atommic_core.errors import ConfigError
 from atommic_rec.data.slice_dataset import SliceDataset
-from atommic_rec.transforms import Compose, Finalize, build_transforms
+from atommic_rec.transforms import Compose, Finalize, Target, build_transforms
 
 __all__ = ["MODEL_KEYS", "build_rec_dataset", "default_transform_config", "inherit_model_keys"]
 
@@ -169,7 +170,21 @@ def build_rec_dataset(cfg: Mapping[str, Any], split: str,
                         volume_sample_rate=cfg.get("volume_sample_rate"),
                         seed=int(cfg.get("seed", 0) or 0),
                         skip_bad_files=bool(cfg.get("skip_bad_files", False)),
-                        target_keys=target_keys)
+                        target_keys=target_keys, target_transform=_target_part(transform))
+
+
+def _target_part(transform: Compose) -> Compose | None:
+    """A private copy of the transforms up to the ``Target`` one, for the volume max.
+
+    A copy, so its ``Mask`` draws from its own generator and leaves the training masks alone:
+    the computed target is exact for validation/test masks (fixed per file) and whenever it
+    does not depend on the mask (stored maps, RSS); with maps estimated from random training
+    masks it is the target of another draw.
+    """
+    for i, step in enumerate(transform.transforms):
+        if isinstance(step, Target):
+            return Compose(copy.deepcopy(transform.transforms[: i + 1]))
+    return None
 
 
 def _resolve_root(path: Path, split: str) -> Path:
