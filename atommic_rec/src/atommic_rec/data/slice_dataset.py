@@ -90,8 +90,6 @@ class SliceDataset(Dataset):
         root: Folder of ``.h5`` files, a list file, or a sequence of paths.
         transform: Callable ``sample -> sample`` (e.g. a
             :class:`~atommic_rec.transforms.Compose`).
-        target_transform: The part of ``transform`` that makes ``target`` (a private copy:
-            crop, mask, maps, target), used only for ``max_value`` of files without a target.
         sample_rate: Fraction of slices kept (random, from ``seed``).
         volume_sample_rate: Fraction of volumes kept instead (not both).
         seed: Seed of the sub-sampling.
@@ -100,6 +98,8 @@ class SliceDataset(Dataset):
         kspace_key: Name of the k-space dataset.
         sensitivity_key: Name of the sensitivity-map dataset.
         mask_key: Name of the mask dataset.
+        target_transform: The part of ``transform`` that makes ``target`` (a private copy:
+            crop, mask, maps, target), used only for ``max_value`` of files without a target.
     """
 
     def __init__(self, root: str | os.PathLike | Sequence[str | os.PathLike],
