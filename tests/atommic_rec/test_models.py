@@ -97,6 +97,13 @@ def test_iterative_models_weight_intermediate_outputs():
     assert spread.training_step(b, 0).item() != pytest.approx(final_only.item(), rel=1e-3)
 
 
+@pytest.mark.parametrize("name", ["CIRIM", "RIM"])
+def test_rim_models_reject_a_non_positive_sigma(name):
+    cls, cfg = TINY[name]
+    with pytest.raises(ValueError, match="sigma > 0"):
+        cls({**cfg, "sigma": 0.0})
+
+
 def test_bf16_autocast_keeps_fft_in_complex64():
     cls, cfg = TINY["VarNet"]
     model = cls(cfg)

@@ -98,10 +98,14 @@ class ReconstructionModel(ModelPT):
 
     # -- data ------------------------------------------------------------------------------
     def build_dataset(self, cfg: DictConfig, split: str) -> Any:
-        """The fastMRI-layout dataset of :func:`atommic_rec.data.build_rec_dataset`."""
+        """The fastMRI-layout dataset of :func:`atommic_rec.data.build_rec_dataset`.
+
+        The split inherits the model's ``fft_*``, ``spatial_dims`` and
+        ``coil_combination_method`` (a contradicting split value is a ``ConfigError``).
+        """
         from atommic_rec.data import build_rec_dataset
 
-        return build_rec_dataset(cfg, split)
+        return build_rec_dataset(cfg, split, model_cfg=self.cfg)
 
     def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
                 mask: torch.Tensor, initial_image: torch.Tensor) -> torch.Tensor:
