@@ -30,6 +30,18 @@ def _not_an_advert(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("💡 Tip")
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (in-process runs may swap it between calls)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _setup_console_logging() -> None:
     from lightning_fabric.utilities.rank_zero import _get_rank
 
@@ -38,7 +50,7 @@ def _setup_console_logging() -> None:
         return
     # Lightning advertises a cloud service on every run; keep run logs about the run.
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_not_an_advert)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter("[atommic] %(message)s"))
     handler._atommic_console = True  # type: ignore[attr-defined]
     # Other ranks of a multi-process run only report problems.
@@ -110,11 +122,15 @@ def _train(cfg: Any, model_cls: type, command_line: tuple | None = None) -> int:
     seed_run(cfg)
     model = _build_model(model_cls, _plain_model_cfg(cfg))
     model.check_data("train")
+    em = cfg.get("exp_manager") or {}
+    resuming = bool(em.get("resume_if_exists") or em.get("resume_from_checkpoint"))
+    if not resuming:
+        load_initial_weights(model, model.cfg)
     exp = setup_experiment(cfg, "train")
     trainer = None
     try:
         trainer = build_trainer(cfg, exp)
-        if exp.ckpt_path is None:
+        if exp.ckpt_path is None and resuming:  # nothing to resume: a fresh start after all
             load_initial_weights(model, model.cfg)
         elif model.cfg.get("init_from") or model.cfg.get("pretrained"):
             LOG.info("resuming: model.init_from/pretrained ignored (weights come from %s)",
