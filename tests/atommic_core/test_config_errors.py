@@ -55,6 +55,16 @@ CASES = [
     ("model.restore_path", "/no/model.atommic", "test",
      ["model.restore_path: /no/model.atommic does not exist"]),
     ("model.train_ds", 5, "train", ["model.train_ds: expected a mapping"]),
+    ("model.optim.lr", -1e-3, "train", ["model.optim: Invalid learning rate: -0.001",
+                                        "hint: fix the value in model.optim"]),
+    ("model.optim.weight_decay", -0.1, "train", ["model.optim: Invalid weight_decay value"]),
+    ("model.optim.betas", [1.5, 0.9], "train", ["Invalid beta parameter at index 0: 1.5"]),
+    ("model.optim.sched", {"name": "CosineAnnealing", "warmup_steps": 5, "warmup_ratio": 0.1},
+     "train", ["set warmup_steps or warmup_ratio, not both"]),
+    ("model.optim.sched", {"name": "CosineAnnealing", "warmup_ratio": 1.5},
+     "train", ["expected 0 <= warmup_ratio <= 1; found 1.5"]),
+    ("model.optim.sched", {"name": "CosineAnnealing", "min_lr": -1.0},
+     "train", ["expected min_lr >= 0; found -1.0"]),
 ]
 
 

@@ -86,6 +86,23 @@ def test_seed_makes_runs_reproducible(cli_plugin, tmp_path):
     assert not torch.equal(weights["a"]["head.weight"], weights["c"]["head.weight"])
 
 
+def test_run_without_seed_gets_the_default_seed_recorded(cli_plugin, tmp_path, caplog):
+    from omegaconf import OmegaConf
+
+    from atommic_core.exp_manager import DEFAULT_SEED
+
+    folder = _config(tmp_path)
+    with caplog.at_level(logging.INFO, logger="atommic_core"):
+        for version in "ab":
+            assert main_run(folder, "train", "trainer.max_epochs=1",
+                            f"exp_manager.version={version}") == 0
+    assert f"seed {DEFAULT_SEED} (the default" in caplog.text
+    runs = tmp_path / "exps" / "boring"
+    assert OmegaConf.load(runs / "a" / "config.yaml").seed == DEFAULT_SEED
+    a, b = (_ckpt(runs / v / "checkpoints" / "boring--last.ckpt")["state_dict"] for v in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same command twice: same weights
+
+
 @pytest.mark.parametrize(("signal_name", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
 def test_signal_writes_resumable_checkpoint(cli_plugin, tmp_path, signal_name, code):
     folder = _config(tmp_path, signal_name=signal_name)

@@ -271,6 +271,10 @@ def validate_config(cfg: Any, command: str, model_cls: type) -> None:
         _check_path("exp_manager.resume_from_checkpoint", em.resume_from_checkpoint)
     if command == "train":
         _optim_names(cfg)
+        if cfg.model.get("optim") is not None:
+            from atommic_core.optim import check_optimization
+
+            check_optimization(cfg.model.optim)
         init = cfg.model.get("init_from")
         if init is not None:
             _check_path("model.init_from", init.get("path") if hasattr(init, "get") else init)

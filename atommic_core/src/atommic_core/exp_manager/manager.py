@@ -13,7 +13,8 @@ from atommic_core.exp_manager import checkpointing, log_dir, loggers
 from atommic_core.exp_manager.config import ExpManagerConfig
 from atommic_core.exp_manager.trainer import trainer_kwargs
 
-__all__ = ["Experiment", "build_trainer", "setup_experiment"]
+__all__ = ["DEFAULT_SEED", "Experiment", "build_trainer", "resolve_seed", "seed_run",
+           "setup_experiment"]
 
 LOG = logging.getLogger("atommic_core.exp_manager")
 
@@ -74,13 +75,49 @@ def _is_terminal() -> bool:
     return sys.stdout.isatty() and sys.stderr.isatty()
 
 
-def _seed(cfg: Any, em: ExpManagerConfig) -> None:
-    seed = em.seed if em.seed is not None else cfg.get("seed")
-    if seed is not None:
-        import pytorch_lightning as pl
+DEFAULT_SEED = 42
+"""The seed of a run whose config sets none: runs are reproducible by default."""
 
-        pl.seed_everything(int(seed), workers=True, verbose=False)
-        LOG.info("seed %d", int(seed))
+
+def resolve_seed(cfg: Any, em: ExpManagerConfig | None = None) -> int:
+    """The run's seed (``exp_manager.seed``, else top-level ``seed``, else :data:`DEFAULT_SEED`).
+
+    A config without a seed gets ``seed: DEFAULT_SEED`` written into it, so the run's
+    ``config.yaml`` records the seed that was used.
+
+    Args:
+        cfg: The composed experiment config (changed in place when it has no seed).
+        em: The validated ``exp_manager`` section (default: read from ``cfg``).
+
+    Returns:
+        The seed.
+    """
+    from omegaconf import open_dict
+
+    em = em or ExpManagerConfig.from_config(_plain(cfg.get("exp_manager")))
+    seed = em.seed if em.seed is not None else cfg.get("seed")
+    if seed is None:
+        seed = DEFAULT_SEED
+        with open_dict(cfg):
+            cfg.seed = seed
+    return int(seed)
+
+
+def seed_run(cfg: Any, em: ExpManagerConfig | None = None) -> int:
+    """Seed Python, numpy and torch (and DataLoader workers) with the run's seed.
+
+    Args:
+        cfg: The composed experiment config (gets ``seed`` when it has none).
+        em: The validated ``exp_manager`` section (default: read from ``cfg``).
+
+    Returns:
+        The seed used.
+    """
+    import pytorch_lightning as pl
+
+    seed = resolve_seed(cfg, em)
+    pl.seed_everything(seed, workers=True, verbose=False)
+    return seed
 
 
 def _train_callbacks(em: ExpManagerConfig, cfg: Any, exp: Experiment, section: dict) -> list:
@@ -131,13 +168,16 @@ def setup_experiment(cfg: Any, command: str = "train", argv: list[str] | None = 
     exp = Experiment(em, name, run_dir, ckpt_dir, out_dir,
                      atommic_path=ckpt_dir / f"{name}.atommic")
     out_dir.mkdir(parents=True, exist_ok=True)
+    defaulted = em.seed is None and cfg.get("seed") is None
+    seed = resolve_seed(cfg, em)
     if rank == 0:
         log_dir.write_run_files(run_dir, cfg, argv)
     if rank == 0 or not em.log_global_rank_0_only:
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         exp._handler = log_dir.add_file_logging(run_dir, rank, local_rank)
     LOG.info("%s: log dir %s", command, run_dir)
-    _seed(cfg, em)
+    seed_run(cfg, em)
+    LOG.info("seed %d%s", seed, " (the default; set seed: N to change it)" if defaulted else "")
     section = _plain(cfg.get("trainer"))
     if section.get("logger", True) is not False:
         exp.loggers = loggers.build_loggers(em, run_dir, name)

@@ -110,6 +110,10 @@ class ModelPT(pl.LightningModule):
     def build_dataloader(self, cfg: DictConfig | dict, split: str) -> DataLoader:
         """Wrap :meth:`build_dataset` in a ``DataLoader`` configured from the same section.
 
+        A dataset with an ``example_groups`` attribute (one key per example, e.g. its volume)
+        gets a :class:`~atommic_core.distributed.GroupedDistributedSampler` outside training, so
+        that under DDP each group is evaluated whole on one rank and exactly once.
+
         Args:
             cfg: Split config; loader keys are ``batch_size``, ``num_workers``, ``shuffle``
                 (default: True for train only), ``pin_memory``, ``drop_last``,
@@ -128,6 +132,13 @@ class ModelPT(pl.LightningModule):
         generator = None
         if cfg.get("seed") is not None:
             generator = torch.Generator().manual_seed(int(cfg.seed))
+        groups = getattr(dataset, "example_groups", None)
+        if split != "train" and groups is not None:
+            from atommic_core.distributed import GroupedDistributedSampler
+
+            kwargs.pop("drop_last", None)  # a dropped example would leave a group incomplete
+            return DataLoader(dataset, sampler=GroupedDistributedSampler(groups),
+                              collate_fn=self.collate_fn(split), **kwargs)
         return DataLoader(dataset, shuffle=shuffle, collate_fn=self.collate_fn(split),
                           generator=generator, **kwargs)
 
