@@ -101,8 +101,14 @@ def _train(cfg: Any, model_cls: type) -> int:
 
 
 def _restore(cfg: Any, model_cls: type, trainer: Any) -> tuple[Any, str | None]:
-    """The model to evaluate, and the Lightning checkpoint to load into it (if any)."""
+    """The model to evaluate, and the Lightning checkpoint to load into it (if any).
+
+    Without ``model.restore_path`` (allowed for ``requires_training = False`` models only) the
+    model is built from the config.
+    """
     model_cfg = _plain_model_cfg(cfg)
+    if not model_cfg.get("restore_path"):
+        return model_cls(model_cfg, trainer), None
     path = str(Path(str(model_cfg.restore_path)).expanduser())
     if not path.endswith(".atommic"):  # a Lightning checkpoint: Lightning loads it
         return model_cls(model_cfg, trainer), path

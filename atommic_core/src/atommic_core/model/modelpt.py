@@ -16,7 +16,7 @@ the ``train_ds``/``validation_ds``/``test_ds``/``predict_ds`` and ``optim`` conf
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -54,6 +54,11 @@ def _plain(cfg: DictConfig) -> dict:
 class ModelPT(pl.LightningModule):
     """Base class of every atommic model.
 
+    Attributes:
+        requires_training: Class attribute, True by default: ``test``/``predict`` need
+            trained weights (``model.restore_path``). A model without learned weights (e.g.
+            a zero-filled baseline) sets it False and is then built from its config.
+
     Args:
         cfg: The ``model`` section of the experiment config.
         trainer: The Lightning trainer, if the model is built for training.
@@ -64,6 +69,8 @@ class ModelPT(pl.LightningModule):
         >>> model.cfg.hidden
         4
     """
+
+    requires_training: ClassVar[bool] = True
 
     def __init__(self, cfg: DictConfig | dict, trainer: pl.Trainer | None = None) -> None:
         super().__init__()
