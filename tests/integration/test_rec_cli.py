@@ -52,6 +52,14 @@ def test_train_restore_predict(config, demo_data, tmp_path):
     assert rec.shape == (2, SIZE, SIZE) and np.isfinite(rec).all() and rec.max() > 0
     assert (out / "previews" / "demo_test_000.png").is_file()
 
+    # evaluation keys of the run's config win over the archive's: the convention, write_png
+    assert main(["test", "--config-name", config, *common, f"model.restore_path={archive}",
+                 "+model.evaluation_convention=atommic", "model.write_png=false",
+                 "+exp_manager.version=test_atommic"]) == 0
+    tested = tmp_path / config / "test_atommic"
+    assert {r["convention"] for r in csv.DictReader(open(tested / "metrics.csv"))} == {"atommic"}
+    assert not (tested / "previews").exists()
+
     # the archive restores in-process to the same class with the trained weights
     from atommic_core.registry import models
 

@@ -58,6 +58,9 @@ class ModelPT(pl.LightningModule):
         requires_training: Class attribute, True by default: ``test``/``predict`` need
             trained weights (``model.restore_path``). A model without learned weights (e.g.
             a zero-filled baseline) sets it False and is then built from its config.
+        evaluation_keys: Class attribute: ``model`` keys that change evaluation or outputs,
+            not the weights (e.g. a metric convention). ``test``/``predict`` of a ``.atommic``
+            take them, like the data sections, from the run's config when it sets them.
 
     Args:
         cfg: The ``model`` section of the experiment config.
@@ -71,6 +74,7 @@ class ModelPT(pl.LightningModule):
     """
 
     requires_training: ClassVar[bool] = True
+    evaluation_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: DictConfig | dict, trainer: pl.Trainer | None = None) -> None:
         super().__init__()

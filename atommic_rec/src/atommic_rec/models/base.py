@@ -50,12 +50,15 @@ class ReconstructionModel(ModelPT):
     ``write_png`` (PNG previews with test/predict outputs, True), ``compile`` (False:
     ``torch.compile`` every U-Net in place; faster steps after a compile of about a minute)
     and ``evaluation_convention`` (``fastmri`` or ``atommic``, see :mod:`atommic_rec.metrics`:
-    how ``val_*``/``test_*`` metrics and the test table score a volume).
+    how ``val_*``/``test_*`` metrics and the test table score a volume). The last two are
+    ``evaluation_keys``: ``test``/``predict`` of a ``.atommic`` take them from the run's config.
 
     Args:
         cfg: The ``model`` section of the config.
         trainer: The Lightning trainer, if any.
     """
+
+    evaluation_keys = ("evaluation_convention", "write_png")
 
     def __init__(self, cfg: DictConfig | dict, trainer: Any = None) -> None:
         super().__init__(cfg, trainer)
@@ -176,9 +179,35 @@ class ReconstructionModel(ModelPT):
         """Logs ``test_loss`` and collects slices for the metrics table."""
         return self._eval_step(batch, "test")
 
+    def _is_global_zero(self) -> bool:
+        return self._trainer is None or self._trainer.is_global_zero
+
+    def _gather_volume_metrics(self, stage: str) -> dict[str, dict[str, float]]:
+        """Per-volume metrics of every rank (collective: every rank calls it).
+
+        Under DDP the dataset's ``example_groups`` give each volume whole to one rank, so each
+        rank scores complete volumes and the gathered dict is exact and the same everywhere.
+        """
+        from atommic_core.distributed import all_gather_objects
+
+        merged: dict[str, dict[str, float]] = {}
+        split = set()
+        for part in all_gather_objects(self._metrics[stage].compute(self.convention)):
+            split.update(name for name in part if name in merged)
+            merged.update(part)
+        if split and self._is_global_zero():
+            LOG.warning("%s metrics: volume(s) %s were split across processes and are scored "
+                        "from part of their slices; hint: give the dataset example_groups (the "
+                        "volume of each example) for exact distributed evaluation", stage,
+                        ", ".join(sorted(split)))
+        return merged
+
     def _log_metrics(self, stage: str) -> list[dict[str, Any]]:
-        """Per-volume rows (sorted by file name) plus a MEAN row; logs ``<stage>_<metric>``."""
-        per_volume = self._metrics[stage].compute(self.convention)
+        """Per-volume rows (sorted by file name) plus a MEAN row; logs ``<stage>_<metric>``.
+
+        Every rank logs the same gathered means (``sync_dist`` only keeps Lightning quiet).
+        """
+        per_volume = self._gather_volume_metrics(stage)
         rows = [{"fname": name, **m} for name, m in sorted(per_volume.items())]
         if not rows:
             return []
@@ -191,7 +220,7 @@ class ReconstructionModel(ModelPT):
         """Log per-volume ``val_ssim``/``val_psnr``/``val_nmse`` and image panels."""
         self._log_metrics("val")
         self._metrics["val"].reset()
-        if self._panels and self.trainer is not None and self.trainer.is_global_zero:
+        if self._panels and self._trainer is not None and self._trainer.is_global_zero:
             self._log_panels()
         self._panels.clear()
 
@@ -209,10 +238,10 @@ class ReconstructionModel(ModelPT):
     def on_test_epoch_end(self) -> None:
         """Log ``test_*`` metrics; print and write the per-volume table (and PNG panels)."""
         rows = self._log_metrics("test")
-        if rows:
+        if rows and self._is_global_zero():
             print(f"\n{type(self).__name__} test metrics ({self.convention.header()}):")
             print(format_table(rows))
-        if rows and self.output_dir and self.trainer is not None and self.trainer.is_global_zero:
+        if rows and self.output_dir and self._is_global_zero():
             os.makedirs(self.output_dir, exist_ok=True)
             path = write_metrics_csv(os.path.join(self.output_dir, "metrics.csv"),
                                      [{**r, "convention": self.convention.name} for r in rows])
@@ -220,8 +249,9 @@ class ReconstructionModel(ModelPT):
             LOG.info("test: %d volume(s), %s; MEAN SSIM %.4f, PSNR %.2f dB, NMSE %.4f; table %s",
                      len(rows) - 1, self.convention.header(), mean["ssim"], mean["psnr"],
                      mean["nmse"], path)
-            if self.cfg.get("write_png", True):
-                self._write_test_previews(os.path.join(self.output_dir, "previews"))
+        if rows and self.output_dir and self.cfg.get("write_png", True):
+            # each rank holds whole, distinct volumes: it writes their previews
+            self._write_test_previews(os.path.join(self.output_dir, "previews"))
         self.test_results = rows
         self._metrics["test"].reset()
 
