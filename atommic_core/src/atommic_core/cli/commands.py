@@ -61,17 +61,33 @@ def _write_json(path: Path, payload: Any) -> None:
     write_atomic(path, json.dumps(payload, indent=2, default=float) + "\n")
 
 
+def _build_model(model_cls: type, model_cfg: Any) -> Any:
+    """``model_cls(model_cfg)``; a value the model rejects is a config error (one line)."""
+    from atommic_core.errors import AtommicError
+
+    try:
+        return model_cls(model_cfg, None)
+    except AtommicError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"model ({model_cls.__name__}): {exc}") from exc
+
+
 def _train(cfg: Any, model_cls: type) -> int:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from atommic_core.callbacks import AtommicExport, SignalCheckpoint
     from atommic_core.cli.init_weights import load_initial_weights
-    from atommic_core.exp_manager import build_trainer, setup_experiment
+    from atommic_core.exp_manager import build_trainer, seed_run, setup_experiment
 
+    # Model and data first: their errors are one line before any run folder exists.
+    seed_run(cfg)
+    model = _build_model(model_cls, _plain_model_cfg(cfg))
+    model.check_data("train")
     exp = setup_experiment(cfg, "train")
+    trainer = None
     try:
         trainer = build_trainer(cfg, exp)
-        model = model_cls(_plain_model_cfg(cfg), trainer)
         if exp.ckpt_path is None:
             load_initial_weights(model, model.cfg)
         elif model.cfg.get("init_from") or model.cfg.get("pretrained"):
@@ -96,6 +112,9 @@ def _train(cfg: Any, model_cls: type) -> int:
                 _write_json(exp.output_dir / "test_results.json", results)
         LOG.info("train: done at step %d; log dir %s", trainer.global_step, exp.log_dir)
         return 0
+    except Exception as exc:
+        exp.record_failure(exc, trainer.global_step if trainer is not None else 0)
+        raise
     finally:
         exp.close()
 

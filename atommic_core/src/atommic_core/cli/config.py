@@ -270,6 +270,10 @@ def validate_config(cfg: Any, command: str, model_cls: type) -> None:
                                       if section else {})
     if em.resume_from_checkpoint:
         _check_path("exp_manager.resume_from_checkpoint", em.resume_from_checkpoint)
+    if trainer is None or trainer.get("logger", True) is not False:
+        from atommic_core.exp_manager.loggers import check_logger_packages
+
+        check_logger_packages(em)
     if command == "train":
         _optim_names(cfg)
         if cfg.model.get("optim") is not None:

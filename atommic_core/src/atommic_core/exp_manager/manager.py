@@ -33,6 +33,8 @@ class Experiment:
         callbacks: Lightning callbacks for the Trainer.
         ckpt_path: Checkpoint to resume from (``Trainer.fit(ckpt_path=...)``), or None.
         atommic_path: ``checkpoint_dir/<name>.atommic``, written at the end of training.
+        created: Whether this run created ``log_dir`` (False when resuming into it).
+        rank: Global rank of this process.
     """
 
     config: ExpManagerConfig
@@ -44,11 +46,40 @@ class Experiment:
     callbacks: list[Any] = field(default_factory=list)
     ckpt_path: str | None = None
     atommic_path: Path | None = None
+    created: bool = True
+    rank: int = 0
     _handler: Any = None
 
     def callback(self, cls: type) -> Any:
         """The first callback of type ``cls``, or None."""
         return next((cb for cb in self.callbacks if isinstance(cb, cls)), None)
+
+    def record_failure(self, exc: BaseException, steps_done: int = 0) -> None:
+        """Keep the run folder truthful after ``exc`` stopped the run.
+
+        A user error (``AtommicError``: bad data, bad config) before any step or checkpoint
+        removes the folder this run created, so failed attempts leave no empty run folders;
+        otherwise the folder stays and its log file gets the traceback.
+
+        Args:
+            exc: What stopped the run.
+            steps_done: Optimizer steps completed before the failure.
+        """
+        from atommic_core.errors import AtommicError
+
+        pristine = (steps_done == 0 and self.created and not any(self.checkpoint_dir.glob("*"))
+                    and not (self.output_dir / "predictions").exists())
+        if isinstance(exc, AtommicError) and pristine:
+            self.close()
+            if self.rank == 0:
+                import shutil
+
+                shutil.rmtree(self.log_dir, ignore_errors=True)
+            return
+        if self._handler is not None:
+            log_dir.log_to_file_only(self._handler, f"run stopped: {exc!r}", exc)
+        LOG.warning("run stopped by %s; log with traceback: %s", type(exc).__name__,
+                    self._handler.baseFilename if self._handler is not None else self.log_dir)
 
     def close(self) -> None:
         """Stop copying log records into the run folder."""
@@ -79,15 +110,14 @@ DEFAULT_SEED = 42
 """The seed of a run whose config sets none: runs are reproducible by default."""
 
 
-def resolve_seed(cfg: Any, em: ExpManagerConfig | None = None) -> int:
+def resolve_seed(cfg: Any, em: ExpManagerConfig | None = None, record: bool = True) -> int:
     """The run's seed (``exp_manager.seed``, else top-level ``seed``, else :data:`DEFAULT_SEED`).
 
-    A config without a seed gets ``seed: DEFAULT_SEED`` written into it, so the run's
-    ``config.yaml`` records the seed that was used.
-
     Args:
-        cfg: The composed experiment config (changed in place when it has no seed).
+        cfg: The composed experiment config.
         em: The validated ``exp_manager`` section (default: read from ``cfg``).
+        record: Write ``seed: DEFAULT_SEED`` into a ``cfg`` that has no seed, so the run's
+            ``config.yaml`` records the seed that was used.
 
     Returns:
         The seed.
@@ -98,8 +128,9 @@ def resolve_seed(cfg: Any, em: ExpManagerConfig | None = None) -> int:
     seed = em.seed if em.seed is not None else cfg.get("seed")
     if seed is None:
         seed = DEFAULT_SEED
-        with open_dict(cfg):
-            cfg.seed = seed
+        if record:
+            with open_dict(cfg):
+                cfg.seed = seed
     return int(seed)
 
 
@@ -107,7 +138,7 @@ def seed_run(cfg: Any, em: ExpManagerConfig | None = None) -> int:
     """Seed Python, numpy and torch (and DataLoader workers) with the run's seed.
 
     Args:
-        cfg: The composed experiment config (gets ``seed`` when it has none).
+        cfg: The composed experiment config (left unchanged).
         em: The validated ``exp_manager`` section (default: read from ``cfg``).
 
     Returns:
@@ -115,7 +146,7 @@ def seed_run(cfg: Any, em: ExpManagerConfig | None = None) -> int:
     """
     import pytorch_lightning as pl
 
-    seed = resolve_seed(cfg, em)
+    seed = resolve_seed(cfg, em, record=False)
     pl.seed_everything(seed, workers=True, verbose=False)
     return seed
 
@@ -162,11 +193,13 @@ def setup_experiment(cfg: Any, command: str = "train", argv: list[str] | None = 
     name = str(em.name or cfg.get("name") or cfg.model.model_name)
     resume = training and em.resume_if_exists and not em.resume_from_checkpoint
     run_dir = log_dir.resolve_log_dir(em.exp_dir, name, em.version, em.use_datetime_version,
-                                      resume=resume, rank=rank)
+                                      resume=resume, rank=rank, create=False)
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = run_dir / "checkpoints"
     out_dir = Path(em.output_dir).expanduser().resolve() if em.output_dir else run_dir
     exp = Experiment(em, name, run_dir, ckpt_dir, out_dir,
-                     atommic_path=ckpt_dir / f"{name}.atommic")
+                     atommic_path=ckpt_dir / f"{name}.atommic", created=created, rank=rank)
     out_dir.mkdir(parents=True, exist_ok=True)
     defaulted = em.seed is None and cfg.get("seed") is None
     seed = resolve_seed(cfg, em)

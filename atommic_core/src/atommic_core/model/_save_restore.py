@@ -51,6 +51,14 @@ __all__ = ["load_config", "restore_model", "save_model"]
 
 def save_model(model: ModelPT, path: str | os.PathLike) -> str:
     """Write ``model`` to ``path`` as a ``.atommic`` archive (see ``ModelPT.save_to``)."""
+    from atommic_core.callbacks.finite_guard import non_finite_tensors
+    from atommic_core.errors import NonFiniteError
+
+    state = dict(model.state_dict())
+    bad = non_finite_tensors(state)
+    if bad:
+        raise NonFiniteError(f"refusing to save {path}: {len(bad)} of {len(state)} weight "
+                             f"tensor(s) hold NaN/Inf (first: {bad[0]})")
     cfg = model.archive_config()
     files: dict[str, str] = {}
     for module in model.modules():
@@ -58,7 +66,7 @@ def save_model(model: ModelPT, path: str | os.PathLike) -> str:
             files[_artifacts.member_name(src)] = src
     manifest = build_manifest(model, FORMAT_NAME, FORMAT_VERSION)
     weights = io.BytesIO()
-    torch.save(dict(model.state_dict()), weights)
+    torch.save(state, weights)
     return write_archive(path, OmegaConf.to_yaml(cfg), weights, files, manifest)
 
 

@@ -176,6 +176,21 @@ class ModelPT(pl.LightningModule):
             setup(self.cfg[_SPLIT_KEYS[split]])
         return self._loaders[split] if self._loaders[split] is not None else []
 
+    def check_data(self, command: str) -> None:
+        """Build now the loaders ``command`` will use, so bad data fails early (and once).
+
+        The CLI calls this before it creates a run folder: a missing or corrupt file is then
+        one error line and leaves nothing behind. The loaders are kept for Lightning.
+
+        Args:
+            command: ``"train"`` (train, validation and test data), ``"test"`` or
+                ``"predict"``.
+        """
+        splits = {"train": ("train", "validation", "test"), "test": ("test",),
+                  "predict": ("predict",)}.get(command, ())
+        for split in splits:
+            self._loader(split)
+
     def train_dataloader(self) -> DataLoader:  # noqa: D102 - Lightning hook
         loader = self._loader("train")
         if not loader:
@@ -236,17 +251,23 @@ class ModelPT(pl.LightningModule):
             with_artifact_references=False))
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """Callbacks the config asks for: :class:`FreezeUpdates` when ``freeze_updates.enabled``.
+        """Callbacks every model gets, plus those its config asks for.
+
+        :class:`~atommic_core.callbacks.FiniteGuard` (stop at a non-finite loss) always;
+        :class:`FreezeUpdates` when ``freeze_updates.enabled``.
 
         Returns:
             A list of callbacks Lightning adds to any ``Trainer.fit``.
         """
-        freeze_cfg = self.cfg.get("freeze_updates")
-        if freeze_cfg is None or not freeze_cfg.get("enabled", False):
-            return []
-        from atommic_core.model.freezing import FreezeUpdates
+        from atommic_core.callbacks.finite_guard import FiniteGuard
 
-        return [FreezeUpdates(freeze_cfg.get("modules") or {})]
+        callbacks: list[pl.Callback] = [FiniteGuard()]
+        freeze_cfg = self.cfg.get("freeze_updates")
+        if freeze_cfg is not None and freeze_cfg.get("enabled", False):
+            from atommic_core.model.freezing import FreezeUpdates
+
+            callbacks.append(FreezeUpdates(freeze_cfg.get("modules") or {}))
+        return callbacks
 
     # -- artifacts -----------------------------------------------------------------------
     def register_artifact(
@@ -373,6 +394,9 @@ class ModelPT(pl.LightningModule):
 
         Returns:
             The absolute path written.
+
+        Raises:
+            NonFiniteError: When a weight holds NaN or Inf (such a model is never shipped).
 
         Example:
             >>> model.save_to("varnet.atommic")  # doctest: +SKIP
