@@ -137,3 +137,7 @@ def test_test_without_restore_path_needs_a_parameter_free_model(demo_data, tmp_p
     assert main(["test", "--config-name", "rec_zero_filled", *args,
                  "exp_manager.create_tensorboard_logger=false"]) == 0
     assert "ZeroFilled test metrics (fastmri convention:" in capsys.readouterr().out
+    assert main(["test", "--config-name", "rec_zero_filled", *args,
+                 "+model.evaluation_convention=nyu"]) == 2
+    assert "model.evaluation_convention: expected one of fastmri, atommic; found 'nyu'" in \
+        capsys.readouterr().err
