@@ -165,8 +165,14 @@ def _train(cfg: Any, model_cls: type, command_line: tuple | None = None) -> int:
 
 
 def _restore(cfg: Any, model_cls: type, trainer: Any) -> tuple[Any, str | None]:
-    """The model to evaluate, and the Lightning checkpoint to load into it (if any)."""
+    """The model to evaluate, and the Lightning checkpoint to load into it (if any).
+
+    Without ``model.restore_path`` (allowed for ``requires_training = False`` models only) the
+    model is built from the config.
+    """
     model_cfg = _plain_model_cfg(cfg)
+    if not model_cfg.get("restore_path"):
+        return model_cls(model_cfg, trainer), None
     path = str(Path(str(model_cfg.restore_path)).expanduser())
     if not path.endswith(".atommic"):  # a Lightning checkpoint: Lightning loads it
         return model_cls(model_cfg, trainer), path
@@ -174,13 +180,27 @@ def _restore(cfg: Any, model_cls: type, trainer: Any) -> tuple[Any, str | None]:
 
     stored = model_cls.restore_from(path, return_config=True)
     with open_dict(stored):
-        # The run's data sections win over those stored at training time.
-        for key in ("train_ds", "validation_ds", "test_ds", "predict_ds"):
-            if model_cfg.get(key) is not None:
-                stored[key] = OmegaConf.create(OmegaConf.to_container(model_cfg[key]))
+        # The run's data sections and evaluation keys win over those stored at training time.
+        for key in ("train_ds", "validation_ds", "test_ds", "predict_ds",
+                    *getattr(model_cls, "evaluation_keys", ())):
+            value = model_cfg.get(key)
+            if value is not None:
+                stored[key] = OmegaConf.create(OmegaConf.to_container(value)) \
+                    if OmegaConf.is_config(value) else value
     model = model_cls.restore_from(path, override_config_path=stored, map_location="cpu",
                                    trainer=trainer)
     return model, None
+
+
+def _grouped(loaders: Any) -> bool:
+    """Whether every loader's dataset has ``example_groups``.
+
+    :meth:`~atommic_core.ModelPT.build_dataloader` then deals whole groups (volumes, cases)
+    to ranks: each rank holds complete, distinct groups and all ranks write into one folder.
+    """
+    loaders = loaders if isinstance(loaders, list | tuple) else [loaders]
+    return bool(loaders) and all(getattr(getattr(dl, "dataset", None), "example_groups", None)
+                                 is not None for dl in loaders)
 
 
 def _evaluate(command: str, cfg: Any, model_cls: type) -> int:
@@ -204,8 +224,8 @@ def _evaluate(command: str, cfg: Any, model_cls: type) -> int:
                 model.cfg.predict_ds = model.cfg.test_ds
         outputs = trainer.predict(model, ckpt_path=ckpt_path) or []
         out_dir = exp.output_dir / "predictions"
-        if trainer.world_size > 1:  # each rank writes the part of the data it saw
-            out_dir = out_dir / f"rank_{trainer.global_rank}"
+        if trainer.world_size > 1 and not _grouped(trainer.predict_dataloaders):
+            out_dir = out_dir / f"rank_{trainer.global_rank}"  # each rank: the part it saw
         out_dir.mkdir(parents=True, exist_ok=True)
         written = model.write_predictions(outputs, str(out_dir))
         LOG.info("predict: wrote %d file(s) to %s", len(written or []), out_dir)

@@ -255,7 +255,7 @@ def _required_for(command: str, cfg: Any, model_cls: type) -> None:
     split = "test_ds" if command == "test" else "predict_ds"
     if model.get(split) is None and not (command == "predict" and model.get("test_ds")):
         raise ConfigError(f"missing required key model.{split} (the data to {command} on)")
-    if not model.get("restore_path"):
+    if not model.get("restore_path") and getattr(model_cls, "requires_training", True):
         raise ConfigError(f"missing required key model.restore_path: {command} needs a trained "
                           "model (a .atommic file or a Lightning .ckpt)")
 
@@ -267,7 +267,8 @@ def validate_config(cfg: Any, command: str, model_cls: type) -> None:
     ``exp_manager`` keys and types; optimizer and scheduler names (with suggestions); that
     data paths (``*_path``/``*_dir`` keys of the data sections ``command`` uses),
     ``model.restore_path``,
-    ``model.init_from`` and ``exp_manager.resume_from_checkpoint`` exist.
+    ``model.init_from`` and ``exp_manager.resume_from_checkpoint`` exist. ``test``/``predict``
+    need ``model.restore_path`` unless the model class sets ``requires_training = False``.
 
     Args:
         cfg: The composed config.

@@ -16,7 +16,7 @@ the ``train_ds``/``validation_ds``/``test_ds``/``predict_ds`` and ``optim`` conf
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -89,6 +89,14 @@ def _plain(cfg: DictConfig) -> dict:
 class ModelPT(pl.LightningModule):
     """Base class of every atommic model.
 
+    Attributes:
+        requires_training: Class attribute, True by default: ``test``/``predict`` need
+            trained weights (``model.restore_path``). A model without learned weights (e.g.
+            a zero-filled baseline) sets it False and is then built from its config.
+        evaluation_keys: Class attribute: ``model`` keys that change evaluation or outputs,
+            not the weights (e.g. a metric convention). ``test``/``predict`` of a ``.atommic``
+            take them, like the data sections, from the run's config when it sets them.
+
     Args:
         cfg: The ``model`` section of the experiment config.
         trainer: The Lightning trainer, if the model is built for training.
@@ -99,6 +107,9 @@ class ModelPT(pl.LightningModule):
         >>> model.cfg.hidden
         4
     """
+
+    requires_training: ClassVar[bool] = True
+    evaluation_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: DictConfig | dict, trainer: pl.Trainer | None = None) -> None:
         super().__init__()

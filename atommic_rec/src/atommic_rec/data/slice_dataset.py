@@ -212,6 +212,11 @@ class SliceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.examples)
 
+    @property
+    def example_groups(self) -> list[int]:
+        """The volume of each example: under DDP each volume is evaluated whole on one rank."""
+        return [vol for vol, _ in self.examples]
+
     def __getitem__(self, index: int) -> Any:
         """The sample of example ``index`` (a dict, or what ``transform`` returns)."""
         vol, slice_idx = self.examples[index]
