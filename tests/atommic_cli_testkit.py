@@ -68,9 +68,11 @@ class CliBoring(BoringModel):
             raise AtommicError(f"{split} data: bad.h5 is truncated")
         per_rank = cfg.get("per_rank_samples")
         if per_rank:
+            from lightning_fabric.utilities.rank_zero import _get_rank
             from omegaconf import OmegaConf
 
-            cfg = OmegaConf.merge(cfg, {"num_samples": int(per_rank[self.global_rank])})
+            # data are built before the trainer exists: the launcher's rank variables tell
+            cfg = OmegaConf.merge(cfg, {"num_samples": int(per_rank[_get_rank() or 0])})
         return super().build_dataset(cfg, split)
 
     def _dump_metrics(self, split: str) -> None:

@@ -164,18 +164,25 @@ def _train(cfg: Any, model_cls: type, command_line: tuple | None = None) -> int:
         exp.close()
 
 
-def _restore(cfg: Any, model_cls: type, trainer: Any) -> tuple[Any, str | None]:
-    """The model to evaluate, and the Lightning checkpoint to load into it (if any).
+def _restore(cfg: Any, model_cls: type) -> Any:
+    """The model to evaluate, with its weights; nothing is written yet.
 
-    Without ``model.restore_path`` (allowed for ``requires_training = False`` models only) the
-    model is built from the config.
+    ``model.restore_path`` may be a ``.atommic`` archive (its stored config, with the run's
+    data sections and evaluation keys) or a Lightning checkpoint (the run's config, the
+    checkpoint's weights). Without it (allowed for ``requires_training = False`` models only)
+    the model is built from the config.
     """
+    from atommic_core.model._checkpoint_file import file_kind, read_lightning_checkpoint
+
     model_cfg = _plain_model_cfg(cfg)
     if not model_cfg.get("restore_path"):
-        return model_cls(model_cfg, trainer), None
+        return _build_model(model_cls, model_cfg)
     path = str(Path(str(model_cfg.restore_path)).expanduser())
-    if not path.endswith(".atommic"):  # a Lightning checkpoint: Lightning loads it
-        return model_cls(model_cfg, trainer), path
+    if file_kind(path) != "atommic":
+        checkpoint = read_lightning_checkpoint(path)
+        model = _build_model(model_cls, model_cfg)
+        _load_checkpoint_weights(model, checkpoint, path)
+        return model
     from omegaconf import OmegaConf, open_dict
 
     stored = model_cls.restore_from(path, return_config=True)
@@ -187,9 +194,22 @@ def _restore(cfg: Any, model_cls: type, trainer: Any) -> tuple[Any, str | None]:
             if value is not None:
                 stored[key] = OmegaConf.create(OmegaConf.to_container(value)) \
                     if OmegaConf.is_config(value) else value
-    model = model_cls.restore_from(path, override_config_path=stored, map_location="cpu",
-                                   trainer=trainer)
-    return model, None
+    return model_cls.restore_from(path, override_config_path=stored, map_location="cpu")
+
+
+def _load_checkpoint_weights(model: Any, checkpoint: dict[str, Any], path: str) -> None:
+    """Load a Lightning checkpoint's weights, or say in one line why they do not fit."""
+    from atommic_core.model._save_restore import state_mismatch
+
+    state = checkpoint["state_dict"]
+    summary = state_mismatch(model.state_dict(), state)
+    if summary:
+        stored = ((checkpoint.get("hyper_parameters") or {}).get("cfg") or {})
+        trained = stored.get("model_name") if isinstance(stored, dict) else None
+        origin = f" (it was trained as model_name={trained})" if trained else ""
+        raise ConfigError(f"model.restore_path: {path} does not fit {type(model).__name__}"
+                          f"{origin}: {summary}; hint: use the config it was trained with")
+    model.load_state_dict(state)
 
 
 def _grouped(loaders: Any) -> bool:
@@ -204,25 +224,28 @@ def _grouped(loaders: Any) -> bool:
 
 
 def _evaluate(command: str, cfg: Any, model_cls: type) -> int:
-    from atommic_core.exp_manager import build_trainer, setup_experiment
+    from atommic_core.exp_manager import build_trainer, seed_run, setup_experiment
 
+    # Weights and data first: their errors are one line before any run folder exists.
+    seed_run(cfg)
+    model = _restore(cfg, model_cls)
+    if command == "predict" and model.cfg.get("predict_ds") is None:  # the test set
+        from omegaconf import open_dict
+
+        with open_dict(model.cfg):
+            model.cfg.predict_ds = model.cfg.test_ds
+    model.check_data(command)
     exp = setup_experiment(cfg, command)
     try:
         trainer = build_trainer(cfg, exp)
-        model, ckpt_path = _restore(cfg, model_cls, trainer)
         model.output_dir = str(exp.output_dir)
         if command == "test":
-            results = trainer.test(model, ckpt_path=ckpt_path)
+            results = trainer.test(model)
             if trainer.is_global_zero:
                 _write_json(exp.output_dir / "test_results.json", results)
             LOG.info("test: results in %s", exp.output_dir / "test_results.json")
             return 0
-        if model.cfg.get("predict_ds") is None:  # predict on the test set
-            from omegaconf import open_dict
-
-            with open_dict(model.cfg):
-                model.cfg.predict_ds = model.cfg.test_ds
-        outputs = trainer.predict(model, ckpt_path=ckpt_path) or []
+        outputs = trainer.predict(model) or []
         out_dir = exp.output_dir / "predictions"
         if trainer.world_size > 1 and not _grouped(trainer.predict_dataloaders):
             out_dir = out_dir / f"rank_{trainer.global_rank}"  # each rank: the part it saw
@@ -230,6 +253,9 @@ def _evaluate(command: str, cfg: Any, model_cls: type) -> int:
         written = model.write_predictions(outputs, str(out_dir))
         LOG.info("predict: wrote %d file(s) to %s", len(written or []), out_dir)
         return 0
+    except Exception as exc:
+        exp.record_failure(exc)
+        raise
     finally:
         exp.close()
 
