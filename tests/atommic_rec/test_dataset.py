@@ -273,3 +273,22 @@ def test_computed_target_max_value_is_the_volume_max_in_target_units(tmp_path, e
         assert item["max_value"] * item["scale"] == pytest.approx(volume_max, rel=1e-5)
         assert float(item["target"].max()) <= item["max_value"] * (1 + 1e-6)
     assert float(ds[2]["target"].max()) == pytest.approx(ds[2]["max_value"], rel=1e-5)
+
+
+def test_non_finite_slice_is_named_and_skip_bad_files_skips_the_file(tmp_path):
+    for name in ("a.h5", "b.h5"):
+        write_volume(tmp_path / name, slices=3)
+    with h5py.File(tmp_path / "b.h5", "r+") as f:
+        k = f["kspace"][()]
+        k[1, :, 2:4, 2:4] = np.nan
+        f["kspace"][...] = k
+    data = SliceDataset(tmp_path)
+    data[0], data[3]  # finite slices read fine
+    with pytest.raises(DataFileError, match=r"b\.h5: slice 1: kspace holds 16 NaN/Inf value\(s\); "
+                                            r"hint: .*skip_bad_files"):
+        data[4]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kept = SliceDataset(tmp_path, skip_bad_files=True)
+    assert [v.path.name for v in kept.volumes] == ["a.h5"]
+    assert any("'kspace' holds 16 NaN/Inf" in str(w.message) for w in caught)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +53,9 @@ def _check(folder) -> None:
             assert "fuzz.h5" in str(exc), repr(exc)
             continue
         assert sample["masked_kspace"].dtype.is_complex and sample["target"].ndim == 2
+        for value in sample.values():  # NaN/Inf in the file never reach the model
+            if isinstance(value, torch.Tensor):
+                assert bool(torch.isfinite(value).all())
 
 
 _GRID = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(4, 12), st.integers(4, 12))

@@ -93,7 +93,9 @@ class SliceDataset(Dataset):
         sample_rate: Fraction of slices kept (random, from ``seed``).
         volume_sample_rate: Fraction of volumes kept instead (not both).
         seed: Seed of the sub-sampling.
-        skip_bad_files: Skip bad files with a warning instead of raising.
+        skip_bad_files: Skip bad files with a warning instead of raising; this also reads
+            every value once at construction to skip files holding NaN/Inf (otherwise a
+            non-finite slice is a ``DataFileError`` naming file and slice when it is read).
         target_keys: Target dataset names, first found wins.
         kspace_key: Name of the k-space dataset.
         sensitivity_key: Name of the sensitivity-map dataset.
@@ -121,6 +123,7 @@ class SliceDataset(Dataset):
         self.keys = {"kspace": kspace_key, "maps": sensitivity_key, "mask": mask_key}
         self.target_keys = tuple(target_keys)
         rng = np.random.default_rng(seed)
+        self._scan_values = bool(skip_bad_files)  # read every value once to find NaN/Inf
         self.volumes = self._check_all(list_files(root), skip_bad_files)
         if volume_sample_rate is not None:
             keep = max(round(len(self.volumes) * volume_sample_rate), 1)
@@ -194,6 +197,11 @@ class SliceDataset(Dataset):
                 mask_layout = _mask_layout(f[self.keys["mask"]], slices, grid)
             except ValueError as exc:
                 raise bad(f"{self.keys['mask']!r} for k-space {kspace.shape}: {exc}") from None
+        if self._scan_values:
+            for name in (key, self.keys["maps"] if has_maps else None, target_key):
+                count = _non_finite_dataset(f[name]) if name is not None else 0
+                if count:
+                    raise bad(f"{name!r} holds {count} NaN/Inf value(s)")
         attrs = {k: _plain_attr(v) for k, v in f.attrs.items()}
         max_value = float(attrs["max"]) if target_key == "reconstruction_rss" and \
             "max" in attrs else math.nan
@@ -237,9 +245,16 @@ class SliceDataset(Dataset):
     def _read(self, vol: int, slice_idx: int) -> dict[str, Any]:
         info = self.volumes[vol]
         try:
-            return self._read_slice(vol, info, slice_idx)
+            sample = self._read_slice(vol, info, slice_idx)
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
             raise DataFileError(f"{info.path}: failed to read slice {slice_idx}: {exc}") from exc
+        for key in ("kspace", "sensitivity_maps", "target"):  # cheap: one slice
+            bad = _non_finite(sample.get(key))
+            if bad:
+                raise DataFileError(f"{info.path}: slice {slice_idx}: {key} holds {bad} NaN/Inf "
+                                    "value(s); hint: fix or remove the file, or set "
+                                    "skip_bad_files: true to skip files with non-finite data")
+        return sample
 
     def _read_slice(self, vol: int, info: VolumeInfo, slice_idx: int) -> dict[str, Any]:
         f = self._file(vol)
@@ -288,6 +303,22 @@ class SliceDataset(Dataset):
         state = dict(self.__dict__)
         state["_handles"] = {}  # h5py handles do not pickle; workers reopen lazily
         return state
+
+
+def _non_finite(value: Any) -> int:
+    """Number of NaN/Inf entries of a tensor (0 for None)."""
+    if not isinstance(value, torch.Tensor):
+        return 0
+    return int((~torch.isfinite(value)).sum())
+
+
+def _non_finite_dataset(dataset: h5py.Dataset) -> int:
+    """Number of NaN/Inf entries of an HDF5 dataset, read one leading index at a time."""
+    if dataset.dtype.kind not in "fc":
+        return 0
+    if dataset.ndim == 0:
+        return int((~np.isfinite(dataset[()])).sum())
+    return sum(int((~np.isfinite(dataset[i])).sum()) for i in range(dataset.shape[0]))
 
 
 def _touch(dataset: h5py.Dataset) -> None:
