@@ -141,3 +141,25 @@ def test_test_without_restore_path_needs_a_parameter_free_model(demo_data, tmp_p
                  "+model.evaluation_convention=nyu"]) == 2
     assert "model.evaluation_convention: expected one of fastmri, atommic; found 'nyu'" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_nan_in_training_kspace_stops_with_the_file_named(tmp_path, capsys, workers):
+    from atommic_rec.data.demo_data import make_demo_data
+
+    make_demo_data(tmp_path / "data", coils=2, size=SIZE, volumes=(2, 1, 1), slices=2, seed=0,
+                   source="phantom")
+    bad = tmp_path / "data" / "train" / "demo_train_001.h5"
+    with h5py.File(bad, "r+") as f:
+        k = f["kspace"][()]
+        k[1, :, 10:20, 10:20] = np.nan
+        f["kspace"][...] = k
+    code = main(["train", "--config-name", "rec_varnet", f"model.data_root={tmp_path / 'data'}",
+                 f"exp_manager.exp_dir={tmp_path / 'exps'}", "trainer.max_epochs=2",
+                 "exp_manager.create_tensorboard_logger=false",
+                 f"model.train_ds.num_workers={workers}", *TINY["rec_varnet"]])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert lines[-1].startswith("error: ") and "Traceback" not in lines[-1]
+    assert "demo_train_001.h5: slice 1: kspace holds 200 NaN/Inf value(s)" in lines[-1]
+    assert not list((tmp_path / "exps").glob("**/*.atommic"))  # no model from NaN weights
