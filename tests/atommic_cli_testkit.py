@@ -32,8 +32,8 @@ class CliBoring(BoringModel):
     """``BoringModel`` plus hooks driven by config keys.
 
     ``step_sleep`` (s per step), ``record_steps`` (file: one global step per line),
-    ``signal_at_step``/``signal_name`` (the process signals itself), and for data sections
-    ``per_rank_samples`` (list: the size of the split on each rank, unequal work in DDP).
+    ``signal_at_step``/``signal_name``/``signal_count`` (the process signals itself), and for
+    data sections ``per_rank_samples`` (list: the split size on each rank, unequal DDP work).
     ``on_validation_end``/``on_test_end`` write ``val|test_metrics_rank<r>.json`` to
     ``output_dir``. Failures on demand: ``reject_init`` (ValueError in ``__init__``),
     ``bad_split`` (that split's dataset raises a ``DataFileError``-like ``AtommicError``),
@@ -54,7 +54,8 @@ class CliBoring(BoringModel):
             with open(self.cfg.record_steps, "a", encoding="utf-8") as f:
                 f.write(f"{self.global_step}\n")
         if self.cfg.get("signal_at_step") == self.global_step:
-            os.kill(os.getpid(), getattr(signal, self.cfg.get("signal_name", "SIGTERM")))
+            for _ in range(int(self.cfg.get("signal_count", 1))):
+                os.kill(os.getpid(), getattr(signal, self.cfg.get("signal_name", "SIGTERM")))
         if self.cfg.get("step_sleep"):
             time.sleep(float(self.cfg.step_sleep))
         if self.cfg.get("raise_at_step") == self.global_step:

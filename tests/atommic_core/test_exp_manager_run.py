@@ -173,3 +173,12 @@ def test_fresh_run_mentions_an_interrupted_sibling(cli_plugin, tmp_path, caplog)
         assert main_run(folder, "train", "exp_manager.version=b", "trainer.max_epochs=1") == 0
     assert "the run" in caplog.text and "was interrupted and never finished" in caplog.text
     assert "exp_manager.version=a" in caplog.text
+
+
+def test_second_ctrl_c_aborts_at_once_with_exit_130(cli_plugin, tmp_path, capsys):
+    folder = _config(tmp_path, signal_name="SIGINT", signal_count=2)
+    assert main_run(folder, "train", "+model.signal_at_step=2") == 130
+    assert "train aborted by a second Ctrl-C at step 2; no checkpoint written" in \
+        capsys.readouterr().err
+    (run,) = run_dirs(tmp_path / "exps")
+    assert not (run / "checkpoints" / "boring--interrupted.ckpt").exists()  # no time to save

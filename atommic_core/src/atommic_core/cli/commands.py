@@ -148,6 +148,13 @@ def _train(cfg: Any, model_cls: type, command_line: tuple | None = None) -> int:
                 LOG.warning("to continue this run exactly where it stopped:\n  %s",
                             resume_command(*command_line, exp.log_dir.name))
             return _EXIT_SIGNAL.get(received or "SIGTERM", 143)
+        except SystemExit:  # after SIGTERMException (a SystemExit): Lightning's exit(1)
+            sig = exp.callback(SignalCheckpoint)
+            if sig is None or not sig.aborted:
+                raise
+            LOG.warning("train aborted by a second Ctrl-C at step %d; no checkpoint written",
+                        trainer.global_step)
+            return _EXIT_SIGNAL["SIGINT"]
         export = exp.callback(AtommicExport)
         if export is not None and export.exported_path is not None:
             LOG.info("train: wrote %s (%s weights)", export.exported_path, export.source)
