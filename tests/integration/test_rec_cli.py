@@ -163,3 +163,15 @@ def test_nan_in_training_kspace_stops_with_the_file_named(tmp_path, capsys, work
     assert lines[-1].startswith("error: ") and "Traceback" not in lines[-1]
     assert "demo_train_001.h5: slice 1: kspace holds 200 NaN/Inf value(s)" in lines[-1]
     assert not list((tmp_path / "exps").glob("**/*.atommic"))  # no model from NaN weights
+
+
+def test_same_command_twice_gives_identical_metrics(demo_data, tmp_path):
+    common = [f"model.data_root={demo_data}", f"exp_manager.exp_dir={tmp_path}",
+              "trainer.max_epochs=2", "exp_manager.create_tensorboard_logger=false",
+              "model.train_ds.num_workers=1", *TINY["rec_varnet"]]  # no seed: the default
+    tables = []
+    for version in ("a", "b"):
+        assert main(["train", "--config-name", "rec_varnet", *common,
+                     f"+exp_manager.version={version}"]) == 0
+        tables.append((tmp_path / "rec_varnet" / version / "metrics.csv").read_text())
+    assert tables[0] == tables[1]
