@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from atommic_core_dist_worker import free_port, gather_sampled
-from torch.utils.data import DistributedSampler, SequentialSampler
+from torch.utils.data import DistributedSampler
 
 from atommic_core.distributed import (
     GroupedDistributedSampler,
@@ -53,7 +53,7 @@ def test_model_uses_grouped_sampler_for_evaluation_splits_only(monkeypatch):
         assert isinstance(loader.sampler, GroupedDistributedSampler)
         assert sum(len(b[0]) for b in loader) == len(GROUPS)  # drop_last ignored: groups whole
     train = model.build_dataloader({"batch_size": 2, "shuffle": False}, "train")
-    assert isinstance(train.sampler, SequentialSampler)
+    assert not isinstance(train.sampler, GroupedDistributedSampler)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 __all__ = [
     "AtommicError",
     "ConfigError",
+    "NonFiniteError",
     "PluginError",
     "PluginLoadWarning",
     "UnknownNameError",
@@ -22,6 +23,10 @@ class AtommicError(Exception):
 
 class ConfigError(AtommicError, ValueError):
     """A configuration value is missing, misspelled or of the wrong type."""
+
+
+class NonFiniteError(AtommicError, ValueError):
+    """A loss, a weight or a data item holds NaN or Inf where finite numbers are needed."""
 
 
 class PluginError(AtommicError):

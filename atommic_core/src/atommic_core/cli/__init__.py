@@ -98,6 +98,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _one_line(exc: BaseException) -> str:
+    """The error's own message, also when a DataLoader worker re-raised it with its traceback.
+
+    PyTorch re-raises a worker's exception as ``Caught X in DataLoader worker process N.
+    Original Traceback ...``, whose last line is ``module.X: <message>``.
+    """
+    text = str(exc).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        prefix = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+        return last[len(prefix):] if last.startswith(prefix) else last
+    return text
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -124,7 +138,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except (AtommicError, FileNotFoundError) as exc:
         if _verbose(args):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
