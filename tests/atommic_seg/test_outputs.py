@@ -14,6 +14,7 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
+from atommic_core.training_data import ResumableSampler
 from atommic_seg.models import SegmentationUNet, SegmentationUNet3D
 from atommic_seg.models.writers import write_label_volume
 
@@ -173,32 +174,37 @@ class _RecordingUNet(SegmentationUNet):
 
 
 def test_lightning_sets_the_epoch_before_workers_draw(tiny_demo, tmp_path):
-    """With persistent workers, epoch e's items are (seed, e, i)'s, also when resumed at e."""
+    """With persistent workers, epoch e's items are (seed, e, i)'s, also after a resume (the
+    core sets the epoch before Lightning creates the resumed epoch's iterator)."""
     cfg = _cfg(tiny_demo)
-    cfg["train_ds"].update(shuffle=False, num_workers=1, persistent_workers=True, seed=3,
+    cfg["train_ds"].update(num_workers=1, persistent_workers=True, seed=3,
                            augmentations={"intensity": {"prob": 1.0, "noise_std": 0.1}})
     reference = SegmentationUNet(cfg).build_dataset(OmegaConf.create(cfg["train_ds"]), "train")
 
-    def expected(epoch):
+    def expected(epoch):  # in the order of the training sampler of that epoch
+        sampler = ResumableSampler(len(reference), 3, batch_size=4)
+        sampler.set_epoch(epoch)
         reference.set_epoch(epoch)
-        return torch.stack([reference[i]["image"] for i in range(len(reference))])
+        return torch.stack([reference[i]["image"] for i in sampler])
 
     def fit(epochs, ckpt_path=None):
         model = _RecordingUNet(cfg)
+        step6 = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=6,
+                                             save_top_k=-1, filename="{step}")
         trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False,
                              enable_model_summary=False, limit_val_batches=0,
-                             default_root_dir=tmp_path)
+                             callbacks=[step6])
         trainer.fit(model, ckpt_path=ckpt_path)
-        return {e: torch.cat(b) for e, b in model.seen.items()}, trainer
+        return {e: torch.cat(b) for e, b in model.seen.items()}
 
-    seen, trainer = fit(2)
+    seen = fit(2)
     assert sorted(seen) == [0, 1] and not torch.equal(seen[0], seen[1])
     for epoch in (0, 1):
         assert torch.equal(seen[epoch], expected(epoch))
-    ckpt = tmp_path / "epoch1.ckpt"
-    trainer.save_checkpoint(ckpt)  # after 2 epochs: a resumed run starts at epoch 2
-    resumed, _ = fit(3, ckpt_path=str(ckpt))
-    assert sorted(resumed) == [2] and torch.equal(resumed[2], expected(2))
+    # resumed after step 6 (4 batches of 4 per epoch: epoch 1, 2 batches done), 3 epochs in all
+    resumed = fit(3, ckpt_path=str(tmp_path / "step=6.ckpt"))
+    assert sorted(resumed) == [1, 2]
+    assert torch.equal(resumed[1], expected(1)[8:]) and torch.equal(resumed[2], expected(2))
 
 
 def test_augmentations_and_crops_only_for_training(tiny_demo):

@@ -24,6 +24,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from atommic_core.training_data import SharedEpoch, item_rng
 from atommic_seg.data.augment import Augmenter
 from atommic_seg.data.readers import Case, VolumeCache, find_cases, read_case, read_num_slices
 
@@ -82,9 +83,9 @@ class SegmentationDataset(Dataset):
         self.normalization = normalization
         self.augmenter = Augmenter(augmentations, complex_data) if augmentations else None
         self.seed = int(seed)
-        # shared memory: DataLoader workers (persistent ones included) hold copies of this
-        # dataset, and set_epoch in the main process must reach them
-        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        # DataLoader workers (persistent ones included) hold copies of this dataset; the
+        # epoch set in the main process must reach them
+        self._epoch = SharedEpoch()
         self.require_labels = require_labels
         self.image_key, self.label_key = image_key, label_key
         self.crop_size = tuple(int(c) for c in crop_size) if crop_size else None
@@ -102,7 +103,7 @@ class SegmentationDataset(Dataset):
     @property
     def epoch(self) -> int:
         """The epoch used in the augmentation seeds (shared with the loader's workers)."""
-        return int(self._epoch)
+        return self._epoch.get()
 
     def set_epoch(self, epoch: int) -> None:
         """Set the epoch used in the augmentation seeds, in this process and its workers.
@@ -110,7 +111,7 @@ class SegmentationDataset(Dataset):
         Workers read the value when they make an item, so it must be set before the loader's
         iterator for that epoch is created (items are prefetched from then on).
         """
-        self._epoch.fill_(int(epoch))
+        self._epoch.set(epoch)
 
     @property
     def example_groups(self) -> list[str]:
@@ -173,7 +174,7 @@ class SegmentationDataset(Dataset):
             image, label = case.image, case.label
         image = self._channels(image)
         if self.augmenter is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
+            rng = item_rng(self.seed, self.epoch, i)
             multilabel = self.label_mode == "multilabel"
             if multilabel and label is not None and self.dimensionality == 3:
                 label = np.moveaxis(label, 1, 0)
@@ -197,7 +198,7 @@ class SegmentationDataset(Dataset):
                                  f"num_classes={self.num_classes}; hint: set num_classes")
             item["target"] = target
         if self.crop_size is not None:
-            self._random_crop(item, np.random.default_rng([self.seed, self.epoch, i, 1]))
+            self._random_crop(item, item_rng(self.seed, self.epoch, i, 1))
         return item
 
     def _random_crop(self, item: dict[str, Any], rng: np.random.Generator) -> None:

@@ -201,26 +201,6 @@ class SegmentationModel(ModelPT):
             label_key=cfg.get("label_key", "segmentation"),
             crop_size=cfg.get("crop_size") if split == "train" else None)
 
-    def _set_train_epoch(self) -> None:
-        loader = self._loaders.get("train")
-        if loader is not None and hasattr(loader.dataset, "set_epoch"):
-            loader.dataset.set_epoch(self.current_epoch)
-
-    def train_dataloader(self) -> Any:
-        """The training loader, its dataset set to the current epoch.
-
-        Lightning creates the first epoch's iterator (and so starts the workers' prefetching)
-        right after this call and before ``on_train_epoch_start``; setting the epoch here
-        makes a run resumed at epoch ``e`` draw epoch ``e``'s augmentations from its first item.
-        """
-        loader = super().train_dataloader()
-        self._set_train_epoch()
-        return loader
-
-    def on_train_epoch_start(self) -> None:
-        """Set the dataset's epoch before Lightning creates this epoch's iterator."""
-        self._set_train_epoch()
-
     # -- losses and labels ---------------------------------------------------------------
     def compute_loss(self, logits: torch.Tensor | list[torch.Tensor],
                      target: torch.Tensor) -> torch.Tensor:
