@@ -182,3 +182,21 @@ def test_second_ctrl_c_aborts_at_once_with_exit_130(cli_plugin, tmp_path, capsys
         capsys.readouterr().err
     (run,) = run_dirs(tmp_path / "exps")
     assert not (run / "checkpoints" / "boring--interrupted.ckpt").exists()  # no time to save
+
+
+def test_resuming_an_end_of_epoch_checkpoint_with_workers_is_exact(cli_plugin, tmp_path):
+    folder = _config(tmp_path)
+    loader = "+model.train_ds.num_workers=1"  # workers prefetch before on_train_epoch_start
+    assert main_run(folder, "train", loader, "exp_manager.version=full",
+                    "trainer.max_epochs=3") == 0
+    assert main_run(folder, "train", loader, "exp_manager.version=cut",
+                    "trainer.max_epochs=1") == 0
+    assert main_run(folder, "train", loader, "exp_manager.version=cut", "trainer.max_epochs=3",
+                    "exp_manager.resume_if_exists=true") == 0
+    runs = tmp_path / "exps" / "boring"
+    full, cut = (_ckpt(runs / v / "checkpoints" / "boring--last.ckpt")
+                 for v in ("full", "cut"))
+    assert all(torch.equal(full["state_dict"][k], cut["state_dict"][k])
+               for k in full["state_dict"])
+    # the batches done belong to the last epoch started (2), not to current_epoch (3)
+    assert cut["atommic_train_progress"] == {"epoch": 2, "batches_done": 4}

@@ -46,6 +46,17 @@ _PROGRESS_KEY = "atommic_train_progress"
 _RNG_KEY = "atommic_rng_states"
 
 
+def _read_first_item(dataset: Any, split: str) -> None:
+    from atommic_core.errors import AtommicError
+
+    try:
+        dataset[0]
+    except AtommicError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ConfigError(f"{split} data: {' '.join(str(exc).split())}") from exc
+
+
 def _set_dataset_epoch(loader: Any, epoch: int) -> None:
     dataset = getattr(loader, "dataset", None)
     if hasattr(dataset, "set_epoch"):
@@ -230,14 +241,23 @@ class ModelPT(pl.LightningModule):
         The CLI calls this before it creates a run folder: a missing or corrupt file is then
         one error line and leaves nothing behind. The loaders are kept for Lightning.
 
+        The first item of each split is read too, so a transform option that does not fit
+        the data (a crop larger than the image, say) is found now as well.
+
         Args:
             command: ``"train"`` (train, validation and test data), ``"test"`` or
                 ``"predict"``.
+
+        Raises:
+            ConfigError: A transform rejected the first item (the message names the split).
         """
         splits = {"train": ("train", "validation", "test"), "test": ("test",),
                   "predict": ("predict",)}.get(command, ())
         for split in splits:
-            self._loader(split)
+            loader = self._loader(split)
+            dataset = getattr(loader, "dataset", None)
+            if dataset is not None and not isinstance(dataset, IterableDataset) and len(dataset):
+                _read_first_item(dataset, split)
 
     def train_dataloader(self) -> DataLoader:  # noqa: D102 - Lightning hook
         loader = self._loader("train")
@@ -314,8 +334,12 @@ class ModelPT(pl.LightningModule):
 
     def _train_progress(self) -> dict[str, int]:
         """The epoch and how many of its batches the weights have taken a step on."""
-        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return {"epoch": int(self.current_epoch), "batches_done": int(done)}
+        loop = self.trainer.fit_loop
+        # The batch counter belongs to the last epoch started; ``current_epoch`` already
+        # counts an epoch whose end hooks are running (end-of-epoch checkpoints).
+        epoch = max(int(loop.epoch_progress.current.started) - 1, 0)
+        done = int(loop.epoch_loop.batch_progress.current.processed)
+        return {"epoch": epoch, "batches_done": done}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Resume the training data exactly where the checkpoint left it (and the RNGs).
