@@ -101,3 +101,25 @@ def test_item_rng_streams_are_independent_and_leave_global_rngs_alone():
     assert not np.allclose(a, b) and np.allclose(a, item_rng(1, 0, 5).random(3))
     assert np.array_equal(np.random.get_state()[1], state[0])
     assert torch.equal(torch.get_rng_state(), state[1])
+
+
+def test_end_of_epoch_checkpoint_records_the_epoch_its_batches_belong_to(tmp_path):
+    import pytorch_lightning as pl
+
+    from atommic_core.testing import BoringModel
+
+    torch.manual_seed(0)
+    model = BoringModel({"train_ds": {"num_samples": 8, "batch_size": 2},
+                         "validation_ds": {"num_samples": 4, "batch_size": 2},
+                         "optim": {"name": "sgd", "lr": 0.1}})
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0,
+                         callbacks=[pl.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True,
+                                                                 save_top_k=0)])
+    trainer.fit(model)
+    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    # 4 batches of epoch 1 are done: resuming starts epoch 2 (not 3)
+    assert last["atommic_train_progress"] == {"epoch": 1, "batches_done": 4}
+    sampler = ResumableSampler(8, 0, batch_size=2)
+    sampler.resume(**last["atommic_train_progress"])
+    assert sampler.epoch == 2
