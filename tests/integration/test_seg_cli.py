@@ -66,7 +66,7 @@ def _train_test_predict(python: Path, config: str, data: Path, tmp_path: Path,
     with open(run_dir / "train" / "test_metrics_per_case.csv") as f:
         assert {r["class"] for r in csv.DictReader(f)} == {"csf", "grey_matter",
                                                            "white_matter"}
-    restore = [f"+model.restore_path={archive}"]
+    restore = [f"model.restore_path={archive}"]
     out = _run(python, [*cli, "test", "--config-name", config, *common, *restore,
                         "+exp_manager.version=test"], tmp_path, env)
     assert "Segmentation test metrics" in out
@@ -129,7 +129,7 @@ def test_ddp_two_processes_match_one_process(seg_only_python, subprocess_env, tm
     run = exp / "seg_unet" / "ddp"
     ddp_dice = json.loads((run / "test_results.json").read_text())[0]["test_dice"]
     archive = run / "checkpoints" / "seg_unet.atommic"
-    restore = [f"+model.restore_path={archive}"]
+    restore = [f"model.restore_path={archive}"]
     # one process: test the DDP run's archive; meanwhile predict it on 2 processes
     single = subprocess.Popen([str(seg_only_python), *cli, "test", *common,
                                *restore, "+exp_manager.version=single"], cwd=tmp_path,
