@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +56,44 @@ def test_asking_for_a_rec_model_is_a_clear_unknown_name_error(run_seg, tmp_path)
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: Unknown model 'VarNet'.") and "Available:" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+ROOT = Path(__file__).resolve().parents[2]
+_COMMAND = re.compile(r"^\s*(python -m atommic_(?:core|seg) [^#]*?)\s*(?:#.*)?$")
+
+
+def _documented_seg_commands() -> list[str]:
+    """The ``python -m`` lines of docs/seg.md and of the README's segmentation quick start."""
+    readme = [line for line in (ROOT / "README.md").read_text().splitlines()
+              if "atommic_seg" in line or "seg_demo_unet" in line]
+    found = []
+    for line in [*(ROOT / "docs" / "seg.md").read_text().splitlines(), *readme]:
+        match = _COMMAND.match(line)
+        if match and match.group(1) not in found:
+            found.append(match.group(1))
+    return found
+
+
+#: Appended to the documented commands so they take seconds (same code paths).
+_SMALL = {"make-demo-data": ["--splits", "2", "1", "1", "--shape", "24", "24", "8"],
+          "train": ["model.channels=4", "model.num_pool_layers=2", "trainer.max_epochs=1",
+                    "+trainer.max_steps=2"]}
+
+
+def test_the_documented_seg_commands_work(run_seg, tmp_path):
+    commands = _documented_seg_commands()
+    verbs = [c.split()[3] for c in commands]
+    assert verbs[:2] == ["list", "make-demo-data"] and verbs[2:5] == ["train", "test", "predict"]
+    archive = None
+    for command, verb in zip(commands, verbs, strict=True):
+        if "PATH.atommic" in command:
+            command = command.replace("PATH.atommic", str(archive))
+        proc = run_seg(*command.split()[1:], *_SMALL.get(verb, []))
+        assert proc.returncode == 0, f"{command}\n{proc.stderr[-3000:]}"
+        assert "Traceback" not in proc.stderr and "\nerror: " not in f"\n{proc.stderr}"
+        if verb == "train":  # the documented location, with the TensorBoard logger on
+            (archive,) = tmp_path.glob("atommic_experiments/seg_demo_unet/*/checkpoints/"
+                                       "seg_demo_unet.atommic")
+            assert list(archive.parent.parent.glob("**/events.out.tfevents.*"))
+    predictions = list(tmp_path.glob("atommic_experiments/seg_demo_unet/*/predictions/*.nii.gz"))
+    assert len(predictions) == 1  # the one test case

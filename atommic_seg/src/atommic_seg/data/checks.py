@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,22 +188,27 @@ def check_case(ref: CaseRef, rule: LabelRule, image_key: str | None = None,
         SegDataError: The case is unreadable, truncated, inconsistent or not finite.
     """
     check = _check_h5 if ref.fmt == "hdf5" else _check_nifti
+    return check(ref, rule, image_key, label_key)
+
+
+@contextmanager
+def _reading(path: str | None, fmt: str) -> Iterator[None]:
+    """Turn what the readers raise while reading ``path`` into a SegDataError naming it."""
     try:
-        return check(ref, rule, image_key, label_key)
+        yield
     except SegDataError:
         raise
     except read_errors() as exc:
-        what = "HDF5" if ref.fmt == "hdf5" else "NIfTI"
         message = " ".join(str(exc).split()) or type(exc).__name__
-        raise SegDataError(f"{ref.image_path}: cannot be read as {what} (truncated or "
-                           f"corrupt?): {message}") from exc
+        raise SegDataError(f"{path}: cannot be read as {fmt} (truncated or corrupt?): "
+                           f"{message}") from exc
 
 
 def _check_h5(ref: CaseRef, rule: LabelRule, image_key: str | None, label_key: str) -> int:
     import h5py
 
     path = ref.image_path
-    with h5py.File(path, "r") as f:
+    with _reading(path, "HDF5"), h5py.File(path, "r") as f:
         keys = (image_key,) if image_key else IMAGE_KEYS
         key = next((k for k in keys if k in f), None)
         if key is None or not isinstance(f[key], h5py.Dataset):
@@ -270,8 +276,10 @@ def _check_nifti(ref: CaseRef, rule: LabelRule, image_key: str | None, label_key
     if ref.label_path is None and rule.required:
         expected = Path(ref.image_path).parent.parent / "labels" / Path(ref.image_path).name
         raise SegDataError(f"{ref.image_path}: expected a label file {expected}; found none")
-    image = nib.load(ref.image_path)
-    label = nib.load(ref.label_path) if ref.label_path is not None else None
+    with _reading(ref.image_path, "NIfTI"):
+        image = nib.load(ref.image_path)
+    with _reading(ref.label_path, "NIfTI"):
+        label = nib.load(ref.label_path) if ref.label_path is not None else None
     shape = tuple(image.shape)
     _expect_shapes(ref, _slices_first(shape), np.dtype(image.get_data_dtype()).kind,
                    None if label is None else _slices_first(tuple(label.shape)),
@@ -282,7 +290,8 @@ def _check_nifti(ref: CaseRef, rule: LabelRule, image_key: str | None, label_key
         if img is None:
             continue
         tally = _Tally()
-        for values, slice_at in _nifti_values(str(path), img.dataobj):
-            tally.add(values, slice_at, what == "label")
+        with _reading(path, "NIfTI"):
+            for values, slice_at in _nifti_values(str(path), img.dataobj):
+                tally.add(values, slice_at, what == "label")
         _check_tally(str(path), what, tally, rule if what == "label" else None)
     return int(shape[2])
