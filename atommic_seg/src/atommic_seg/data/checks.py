@@ -2,11 +2,12 @@
 
 :func:`check_case` runs once per case when a :class:`~atommic_seg.data.SegmentationDataset`
 is built. It reads the shapes and dtypes from the headers, then streams every value of the
-image and label (HDF5: one slice at a time; NIfTI: the gzip stream 1 MiB at a time, which also
-finds a truncated or corrupted file), so a bad case fails before a run starts, never in the
-middle of an epoch. :func:`check_values` applies the same value rules to a case in memory when
-it is read. Every problem is a :class:`~atommic_seg.data.readers.SegDataError` whose one-line
-message names the file and what was expected.
+image and label (HDF5: the slices of one chunk at a time; NIfTI: the gzip stream 1 MiB at a
+time, which also finds a truncated or corrupted file), so a bad case fails before a run
+starts, never in the middle of an epoch. :func:`check_values` applies the same value rules to
+a case in memory when it is read. Every problem is a
+:class:`~atommic_seg.data.readers.SegDataError` whose one-line message names the file and what
+was expected.
 """
 
 from __future__ import annotations
@@ -228,8 +229,10 @@ def _check_h5(ref: CaseRef, rule: LabelRule, image_key: str | None, label_key: s
             if dataset is None:
                 continue
             tally = _Tally()
-            for s in range(dataset.shape[0]):
-                tally.add(np.asarray(dataset[s]).ravel(), lambda _k, s=s: s, what == "label")
+            step = dataset.chunks[0] if dataset.chunks else 1  # each chunk decompressed once
+            for start in range(0, dataset.shape[0], step):
+                for s, values in enumerate(np.asarray(dataset[start:start + step]), start):
+                    tally.add(values.ravel(), lambda _k, s=s: s, what == "label")
             _check_tally(path, what, tally, rule if what == "label" else None)
         return int(image.shape[0])
 
