@@ -26,6 +26,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from atommic_core.errors import DataSkipWarning
 from atommic_core.training_data import SharedEpoch, item_rng
 from atommic_seg.data.augment import Augmenter
 from atommic_seg.data.checks import LabelRule, check_case, check_values
@@ -131,7 +132,7 @@ class SegmentationDataset(Dataset):
                 if not skip:
                     raise
                 reason = str(exc).split("; hint:")[0]  # the hint is to skip, done here
-                warnings.warn(f"skip_bad_files: skipping {reason}", stacklevel=3)
+                warnings.warn(f"skip_bad_files: skipping {reason}", DataSkipWarning, stacklevel=3)
                 continue
             kept.append(ref)
         if not kept:
