@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 import atommic_core
+from atommic_core.errors import AtommicError
 from atommic_core.testing import BoringModel
 
 MODEL_NAME = "CliBoring"
@@ -31,29 +32,48 @@ class CliBoring(BoringModel):
     """``BoringModel`` plus hooks driven by config keys.
 
     ``step_sleep`` (s per step), ``record_steps`` (file: one global step per line),
-    ``signal_at_step``/``signal_name`` (the process signals itself), and for data sections
-    ``per_rank_samples`` (list: the size of the split on each rank, unequal work in DDP).
+    ``signal_at_step``/``signal_name``/``signal_count`` (the process signals itself), and for
+    data sections ``per_rank_samples`` (list: the split size on each rank, unequal DDP work).
     ``on_validation_end``/``on_test_end`` write ``val|test_metrics_rank<r>.json`` to
-    ``output_dir``.
+    ``output_dir``. Failures on demand: ``reject_init`` (ValueError in ``__init__``),
+    ``bad_split`` (that split's dataset raises a ``DataFileError``-like ``AtommicError``),
+    ``raise_at_step`` / ``raise_kind`` (``runtime`` or ``atommic``) in a training step,
+    ``nan_at_step`` (the loss of that step is NaN).
     """
+
+    def __init__(self, cfg: Any, trainer: Any = None) -> None:
+        super().__init__(cfg, trainer)
+        if self.cfg.get("reject_init"):
+            raise ValueError(f"reject_init: expected false, found {self.cfg.reject_init!r}")
 
     def training_step(self, batch: Any, batch_idx: int) -> Any:
         loss = super().training_step(batch, batch_idx)
+        if self.cfg.get("nan_at_step") == self.global_step:
+            loss = loss * float("nan")
         if self.cfg.get("record_steps"):
             with open(self.cfg.record_steps, "a", encoding="utf-8") as f:
                 f.write(f"{self.global_step}\n")
         if self.cfg.get("signal_at_step") == self.global_step:
-            os.kill(os.getpid(), getattr(signal, self.cfg.get("signal_name", "SIGTERM")))
+            for _ in range(int(self.cfg.get("signal_count", 1))):
+                os.kill(os.getpid(), getattr(signal, self.cfg.get("signal_name", "SIGTERM")))
         if self.cfg.get("step_sleep"):
             time.sleep(float(self.cfg.step_sleep))
+        if self.cfg.get("raise_at_step") == self.global_step:
+            if self.cfg.get("raise_kind", "runtime") == "atommic":
+                raise AtommicError(f"planned failure at {self.global_step}")
+            raise RuntimeError(f"planned crash at step {self.global_step}")
         return loss
 
     def build_dataset(self, cfg: Any, split: str) -> Any:
+        if self.cfg.get("bad_split") == split:
+            raise AtommicError(f"{split} data: bad.h5 is truncated")
         per_rank = cfg.get("per_rank_samples")
         if per_rank:
+            from lightning_fabric.utilities.rank_zero import _get_rank
             from omegaconf import OmegaConf
 
-            cfg = OmegaConf.merge(cfg, {"num_samples": int(per_rank[self.global_rank])})
+            # data are built before the trainer exists: the launcher's rank variables tell
+            cfg = OmegaConf.merge(cfg, {"num_samples": int(per_rank[_get_rank() or 0])})
         return super().build_dataset(cfg, split)
 
     def _dump_metrics(self, split: str) -> None:

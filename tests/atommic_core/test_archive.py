@@ -221,3 +221,13 @@ def test_compressed_tar_is_explained(tmp_path):
         tar.addfile(info, io.BytesIO(b""))
     with pytest.raises(ArchiveError, match="compressed tar"):
         ModelPT.restore_from(path)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_saved_archive_mode_follows_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = BoringModel({"hidden": 2}).save_to(tmp_path / "m.atommic")
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # was 0o600 whatever the umask

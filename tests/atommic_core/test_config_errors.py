@@ -55,6 +55,16 @@ CASES = [
     ("model.restore_path", "/no/model.atommic", "test",
      ["model.restore_path: /no/model.atommic does not exist"]),
     ("model.train_ds", 5, "train", ["model.train_ds: expected a mapping"]),
+    ("model.optim.lr", -1e-3, "train", ["model.optim: Invalid learning rate: -0.001",
+                                        "hint: fix the value in model.optim"]),
+    ("model.optim.weight_decay", -0.1, "train", ["model.optim: Invalid weight_decay value"]),
+    ("model.optim.betas", [1.5, 0.9], "train", ["Invalid beta parameter at index 0: 1.5"]),
+    ("model.optim.sched", {"name": "CosineAnnealing", "warmup_steps": 5, "warmup_ratio": 0.1},
+     "train", ["set warmup_steps or warmup_ratio, not both"]),
+    ("model.optim.sched", {"name": "CosineAnnealing", "warmup_ratio": 1.5},
+     "train", ["expected 0 <= warmup_ratio <= 1; found 1.5"]),
+    ("model.optim.sched", {"name": "CosineAnnealing", "min_lr": -1.0},
+     "train", ["expected min_lr >= 0; found -1.0"]),
 ]
 
 
@@ -113,3 +123,51 @@ def test_traceback_on_request(cli_plugin, tmp_path, monkeypatch, how):
         monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     with pytest.raises(AtommicError, match="Unknown optimizer 'adamm'"):
         main_run(folder, "train", *args)
+
+
+@pytest.mark.parametrize(("override", "fragment"), [
+    ("+model.reject_init=true", "model (CliBoring): reject_init: expected false, found True"),
+    ("+model.bad_split=validation", "validation data: bad.h5 is truncated"),
+    ("+model.bad_split=test", "test data: bad.h5 is truncated"),
+])
+def test_model_and_data_errors_come_before_the_run_folder(cli_plugin, tmp_path, capsys,
+                                                          override, fragment):
+    folder = write_config(tmp_path, base_config(tmp_path / "exps"))
+    assert main_run(folder, "train", override) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0]
+    assert not (tmp_path / "exps").exists()
+
+
+def test_user_error_after_training_started_keeps_the_run_and_logs_why(cli_plugin, tmp_path,
+                                                                      capsys):
+    folder = write_config(tmp_path, base_config(tmp_path / "exps"))
+    assert main_run(folder, "train", "+model.raise_at_step=2", "+model.raise_kind=atommic") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: planned failure at 2"
+    (log,) = (tmp_path / "exps").glob("boring/*/atommic_log_globalrank-0_localrank-0.txt")
+    text = log.read_text()
+    assert "run stopped: AtommicError('planned failure at 2')" in text and "Traceback" in text
+
+
+def test_crash_traceback_is_in_the_run_log(cli_plugin, tmp_path):
+    folder = write_config(tmp_path, base_config(tmp_path / "exps"))
+    with pytest.raises(RuntimeError, match="planned crash at step 0"):
+        main_run(folder, "train", "+model.raise_at_step=0")
+    (log,) = (tmp_path / "exps").glob("boring/*/atommic_log_globalrank-0_localrank-0.txt")
+    assert "RuntimeError: planned crash at step 0" in log.read_text()
+
+
+def test_missing_logger_package_names_the_package(cli_plugin, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in (
+        "tensorboard", "tensorboardX") else real(name, *a))
+    cfg = base_config(tmp_path / "exps")
+    cfg["exp_manager"]["create_tensorboard_logger"] = True
+    assert main_run(write_config(tmp_path, cfg), "train") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == ("error: exp_manager.create_tensorboard_logger needs the 'tensorboard' "
+                    "package, which is not installed; hint: pip install tensorboard, or set "
+                    "exp_manager.create_tensorboard_logger=false")
+    assert not (tmp_path / "exps").exists()

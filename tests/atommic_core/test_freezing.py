@@ -112,10 +112,10 @@ def test_unknown_module_fails_before_the_first_step(tmp_path):
 def test_disabled_adds_no_callback():
     model = NestedBoringModel({"child_model": {"target": "atommic_core.testing.BoringModel"},
                                "freeze_updates": {"enabled": False, "modules": {"scale": -1}}})
-    assert model.configure_callbacks() == []
+    assert not any(isinstance(cb, FreezeUpdates) for cb in model.configure_callbacks())
     model.cfg.freeze_updates.enabled = True
-    (callback,) = model.configure_callbacks()
-    assert isinstance(callback, FreezeUpdates) and callback.windows == {"scale": (1, None)}
+    (callback,) = [cb for cb in model.configure_callbacks() if isinstance(cb, FreezeUpdates)]
+    assert callback.windows == {"scale": (1, None)}
 
 
 @pytest.mark.parametrize("spec, window", [

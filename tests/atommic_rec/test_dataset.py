@@ -194,3 +194,101 @@ def test_transform_errors_name_the_file(tmp_path):
     ds = build_rec_dataset({"data_path": str(tmp_path), "mask_args": MASK}, "val")
     with pytest.raises(ValueError, match=r"big\.h5 slice 0: target.*crop_size: \[12, 12\]"):
         ds[0]
+
+
+def test_square_2d_mask_is_points_unless_the_layout_attribute_says_otherwise(tmp_path):
+    # Regression: a [H, W] point mask was read as per-slice lines when slices == H.
+    points = (np.random.default_rng(0).random((8, 10)) < 0.4).astype(np.float32)
+    write_volume(tmp_path / "p.h5", slices=8, h=8, w=10, mask=points)
+    ds = SliceDataset(tmp_path)
+    assert ds.volumes[0].mask_layout == "points"
+    for i in (0, 5):
+        assert torch.equal(ds[i]["mask"], torch.from_numpy(points)[None])
+    ds.close()
+    with h5py.File(tmp_path / "p.h5", "a") as f:
+        f["mask"].attrs["layout"] = "slice_lines"  # explicit: one line mask per slice
+    ds = SliceDataset(tmp_path)
+    assert ds[5]["mask"].shape == (1, 1, 10)
+    assert torch.equal(ds[5]["mask"][0, 0], torch.from_numpy(points[5]))
+    ds.close()
+    for bad, match in (("rows", "expected one of"), ("slice_points", r"\[slices, H, W\]")):
+        with h5py.File(tmp_path / "p.h5", "a") as f:
+            f["mask"].attrs["layout"] = bad
+        with pytest.raises(DataFileError, match=rf"p\.h5.*layout.*{match}"):
+            SliceDataset(tmp_path)
+
+
+@pytest.mark.parametrize("override", ["model.fft_normalization=backward",
+                                      "model.fft_centered=false"])
+def test_model_fft_keys_reach_the_dataset_transforms(tmp_path, override):
+    # Regression: overriding only the model's FFT key left the data on the default convention.
+    from atommic_core.cli.config import compose_config
+    from atommic_rec.models import VarNet
+    from atommic_rec.physics import adjoint_operator
+
+    (tmp_path / "test").mkdir()
+    write_volume(tmp_path / "test" / "t.h5", slices=1)
+    cfg = compose_config(None, "rec_varnet", [override, f"model.data_root={tmp_path}"])
+    model = VarNet(cfg.model)
+    batch = torch.utils.data.default_collate([model.build_dataset(cfg.model.test_ds, "test")[0]])
+    zero_filled = adjoint_operator(batch["masked_kspace"], batch["sensitivity_maps"],
+                                   batch["mask"], **model.fft_kw)
+    torch.testing.assert_close(zero_filled, batch["initial_image"])
+
+
+def test_split_fft_key_contradicting_the_model_is_a_config_error(data_dir):
+    split = {"data_path": str(data_dir), "mask_args": MASK, "fft_centered": True}
+    with pytest.raises(ConfigError, match=r"test_ds\.fft_centered=True.*model\.fft_centered"):
+        build_rec_dataset(split, "test", model_cfg={"fft_centered": False})
+    with pytest.raises(ConfigError, match=r"validation_ds\.coil_combination_method='rss'.*"
+                                          r"model\.coil_combination_method='SENSE'"):
+        build_rec_dataset({**split, "coil_combination_method": "rss"}, "validation",
+                          model_cfg={"coil_combination_method": "SENSE"})
+    ds = build_rec_dataset({**split, "spatial_dims": (-2, -1)}, "test",
+                           model_cfg={"fft_normalization": "none", "spatial_dims": [-2, -1],
+                                      "coil_combination_method": "RSS"})
+    names = {type(t).__name__: t for t in ds.transform}
+    assert names["Target"].fft.fft_normalization == "none" and names["Target"].method == "rss"
+
+
+@pytest.mark.parametrize("extra", [
+    {"coil_combination_method": "rss", "crop_size": [16, 16], "normalize": "none"},
+    {"coil_combination_method": "sense", "normalize": "max"},
+])
+def test_computed_target_max_value_is_the_volume_max_in_target_units(tmp_path, extra):
+    # Regression: max_value was the slice max of a computed target and ignored normalize.
+    from atommic_rec.physics import ifft2, rss_complex, sense_reduce
+    from atommic_rec.transforms import center_crop_or_pad
+
+    kspace, maps = write_volume(tmp_path / "n.h5", slices=3, target=None)  # slice 2 brightest
+    images = ifft2(kspace)
+    if "crop_size" in extra:
+        images, maps = center_crop_or_pad(images, (16, 16)), center_crop_or_pad(maps, (16, 16))
+    targets = rss_complex(images, dim=1) if extra["coil_combination_method"] == "rss" else \
+        sense_reduce(images, maps[None]).abs()
+    volume_max = float(targets.max())
+    ds = build_rec_dataset({"data_path": str(tmp_path), "mask_args": MASK, **extra}, "test")
+    for i in range(3):
+        item = ds[i]
+        assert item["max_value"] * item["scale"] == pytest.approx(volume_max, rel=1e-5)
+        assert float(item["target"].max()) <= item["max_value"] * (1 + 1e-6)
+    assert float(ds[2]["target"].max()) == pytest.approx(ds[2]["max_value"], rel=1e-5)
+
+
+def test_non_finite_slice_is_named_and_skip_bad_files_skips_the_file(tmp_path):
+    for name in ("a.h5", "b.h5"):
+        write_volume(tmp_path / name, slices=3)
+    with h5py.File(tmp_path / "b.h5", "r+") as f:
+        k = f["kspace"][()]
+        k[1, :, 2:4, 2:4] = np.nan
+        f["kspace"][...] = k
+    data = SliceDataset(tmp_path)
+    data[0], data[3]  # finite slices read fine
+    with pytest.raises(DataFileError, match=r"b\.h5: slice 1: kspace holds 16 NaN/Inf value\(s\); "
+                                            r"hint: .*skip_bad_files"):
+        data[4]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kept = SliceDataset(tmp_path, skip_bad_files=True)
+    assert [v.path.name for v in kept.volumes] == ["a.h5"]
+    assert any("'kspace' holds 16 NaN/Inf" in str(w.message) for w in caught)

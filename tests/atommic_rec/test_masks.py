@@ -134,3 +134,56 @@ def test_register_custom_mask_overrides_one_method():
             register_mask_func("test_all_lines", AllLines)
     finally:
         MASK_FUNCS.pop("test_all_lines")
+
+
+def test_poisson_mask_does_not_depend_on_call_history():
+    # Regression: a class-level radius cache made the mask of a seed depend on earlier draws.
+    shape = (1, 40, 44)
+    cold = {s: Poisson2DMaskFunc([4], [0.08])(shape, seed=s)[0] for s in range(6)}
+    other = Poisson2DMaskFunc([4], [0.08])
+    for s in reversed(range(6)):
+        other((1, 36, 30), seed=s)  # other shapes drawn in between
+        Poisson2DMaskFunc([6], [0.04])(shape, seed=s + 10)
+        assert torch.equal(other(shape, seed=s)[0], cold[s]), s
+
+
+@pytest.mark.parametrize("shape", [(1, 48, 48), (1, 45, 51)])
+@pytest.mark.parametrize("acc", [3, 6])
+def test_poisson_acceleration_close_to_nominal(shape, acc):
+    func = Poisson2DMaskFunc([acc], [0.08])
+    accs = [func(shape, seed=s)[1] for s in range(4)]
+    assert all(a == pytest.approx(acc, rel=0.03) for a in accs), accs
+
+
+@pytest.mark.parametrize("shape", [(1, 64, 64), (1, 45, 51), (1, 128, 96), (1, 33, 97)])
+@pytest.mark.parametrize("cf", [0.0, 0.08])
+def test_equispaced2d_reaches_nominal_acceleration(shape, cf):
+    # Regression: the lattice spacing was rounded to an integer (4.80x for 5x, 5.70x for 6x).
+    for acc in range(2, 13):
+        func = _make("equispaced2d", [acc], [cf])
+        for seed in range(3):
+            assert func(shape, seed=seed)[1] == pytest.approx(acc, rel=0.02), (acc, seed)
+
+
+@pytest.mark.parametrize("acc", [3, 5, 7, 10, 12])
+def test_equispaced2d_lattice_stays_even(acc):
+    mask = _make("equispaced2d", [acc], [0.0])((1, 64, 64), seed=0)[0][0]
+    pts = torch.nonzero(mask).float()
+    d = torch.cdist(pts, pts) + torch.eye(len(pts)) * 1e3
+    nearest = d.min(dim=1).values
+    assert nearest.min() >= 0.8 * acc**0.5  # no clustering: every point keeps ~sqrt(R) apart
+    rows = mask.sum(dim=1)
+    assert rows.max() - rows.min() <= 1  # every row holds the same number of points (+-1)
+
+
+@pytest.mark.parametrize("width", [96, 368])
+def test_equispaced1d_samples_round_width_over_r_evenly_spaced_lines(width):
+    # Regression: an integer offset and rounded positions missed W / R by up to 2 lines.
+    for acc in range(2, 13):
+        func = _make("equispaced1d", [acc], [0.04])
+        for seed in range(4):
+            lines = func((1, 8, width), seed=seed)[0].flatten()
+            assert int(lines.sum()) == round(width / acc), (acc, seed)
+            left = torch.nonzero(lines[: center_slice(width, round(0.04 * width)).start])
+            gaps = left.flatten().diff()
+            assert len(gaps) == 0 or gaps.max() - gaps.min() <= 1

@@ -97,6 +97,13 @@ def test_iterative_models_weight_intermediate_outputs():
     assert spread.training_step(b, 0).item() != pytest.approx(final_only.item(), rel=1e-3)
 
 
+@pytest.mark.parametrize("name", ["CIRIM", "RIM"])
+def test_rim_models_reject_a_non_positive_sigma(name):
+    cls, cfg = TINY[name]
+    with pytest.raises(ValueError, match="sigma > 0"):
+        cls({**cfg, "sigma": 0.0})
+
+
 def test_bf16_autocast_keeps_fft_in_complex64():
     cls, cfg = TINY["VarNet"]
     model = cls(cfg)
@@ -200,3 +207,40 @@ def test_phase_equivariant_models_rotate_with_the_data(name):
         plain = cls(_cfg(extra, phase_equivariant=False))  # the same weights: not equivariant
         plain.load_state_dict(model.state_dict())
         assert not torch.allclose(plain(*rotated), plain(*inputs) * rot, atol=1e-3)
+
+
+def test_unknown_evaluation_convention_is_a_config_error():
+    from atommic_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="evaluation_convention: expected one of fastmri, "
+                                          "atommic; found 'nyu'"):
+        ZeroFilled({"evaluation_convention": "nyu"})
+
+
+@pytest.mark.parametrize("convention", ["fastmri", "atommic"])
+def test_test_table_scores_file_units_under_the_named_convention(convention, tmp_path,
+                                                                 monkeypatch, capsys):
+    """Slices stored at different scales (1.0/0.5/0.1): the table scores the file's units."""
+    import numpy as np
+    from metric_references import atommic_reference, fastmri_reference
+
+    items = [{**_item("toy.h5", i, seed=i), "scale": 4.0 * a}
+             for i, a in enumerate((1.0, 0.5, 0.1))]
+    monkeypatch.setattr(ReconstructionModel, "build_dataset", lambda self, cfg, split: items)
+    model = ZeroFilled({"evaluation_convention": convention,
+                        "test_ds": {"batch_size": 2, "shuffle": False}})
+    model.output_dir = str(tmp_path)
+    pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+               enable_model_summary=False).test(model, verbose=False)
+    batch = torch.utils.data.default_collate(items)
+    scale = batch["scale"].reshape(-1, 1, 1)
+    recon = model.reconstruct(model._prepare(batch))[-1].abs().double() * scale
+    reference = {"fastmri": fastmri_reference, "atommic": atommic_reference}[convention]
+    want = reference(batch["target"].double().mul(scale).numpy(), recon.numpy())
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [r["fname"] for r in rows] == ["toy.h5", "MEAN"]
+    assert {r["convention"] for r in rows} == {convention}
+    for key in ("ssim", "psnr", "nmse"):
+        assert float(rows[0][key]) == pytest.approx(want[key], rel=1e-6), key
+    assert np.isclose(float(rows[1]["ssim"]), want["ssim"], rtol=1e-6)
+    assert f"test metrics ({convention} convention:" in capsys.readouterr().out

@@ -119,6 +119,21 @@ def test_log_likelihood_gradient_is_autograd_gradient():
     assert torch.allclose(ours, x.grad, atol=1e-4)
 
 
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+def test_log_likelihood_gradient_divides_by_sigma_squared(sigma):
+    # Regression: the gradient was divided by max(sigma, 1) instead of sigma^2.
+    x, s, y = _cplx(1, 8, 10), _cplx(1, 3, 8, 10, seed=1), _cplx(1, 3, 8, 10, seed=2)
+    mask = (torch.rand(1, 1, 1, 10, generator=torch.Generator().manual_seed(3)) > 0.5).float()
+    y = y * mask
+    x.requires_grad_(True)
+    (0.5 * (forward_operator(x, s, mask) - y).abs().square().sum() / sigma**2).backward()
+    ours = log_likelihood_gradient(x.detach(), y, s, mask, sigma=sigma)
+    torch.testing.assert_close(ours, x.grad, atol=1e-4, rtol=1e-4)
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="sigma"):
+            log_likelihood_gradient(x.detach(), y, s, mask, sigma=bad)
+
+
 def test_center_mask_finds_the_acs_band():
     mask = torch.zeros(2, 1, 1, 16)
     mask[0, ..., 6:11] = 1

@@ -158,6 +158,10 @@ def test_normalize_keeps_factor_to_unnormalize(method):
     assert out["scale"] == pytest.approx(factor)
     for key in ("masked_kspace", "initial_image", "target", "kspace"):
         torch.testing.assert_close(out[key] * out["scale"], s[key], rtol=1e-5, atol=1e-6)
+    # max_value stays in the units of target (regression: it was left in file units)
+    assert out["max_value"] * out["scale"] == pytest.approx(s["max_value"])
+    kept = Normalize(method, keys=["masked_kspace", "initial_image"])(s)
+    assert kept["max_value"] == s["max_value"]
     if method == "max":
         assert out["initial_image"].abs().max() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="method"):

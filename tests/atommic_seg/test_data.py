@@ -123,6 +123,56 @@ def test_dataset_augmentation_seed_epoch(nifti_root):
     assert not torch.equal(a[0]["image"], b[0]["image"])
 
 
+def test_persistent_workers_see_each_epoch(nifti_root):
+    # regression: set_epoch changed the main process's copy only, so persistent workers
+    # repeated epoch 0's draws in every epoch
+    root, _, _ = nifti_root
+    cfg = {"intensity": {"prob": 1.0, "noise_std": 0.1}, "flip": {"prob": 0.5}}
+    ds = SegmentationDataset(root, num_classes=3, augmentations=cfg, seed=4)
+    loader = torch.utils.data.DataLoader(ds, batch_size=len(ds), num_workers=1,
+                                         persistent_workers=True)
+    seen = []
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        seen.append(next(iter(loader))["image"])
+    assert not torch.equal(seen[0], seen[1])
+    reference = SegmentationDataset(root, num_classes=3, augmentations=cfg, seed=4)
+    for epoch in (1, 0):  # item i of epoch e is a function of (seed, e, i) only
+        reference.set_epoch(epoch)
+        expected = torch.stack([reference[i]["image"] for i in range(len(reference))])
+        assert torch.equal(seen[epoch], expected)
+
+
+def test_example_groups_name_the_case_of_each_item(tmp_path, write_nifti_case):
+    for name, depth in (("a", 3), ("b", 2)):
+        write_nifti_case(tmp_path, name, np.ones((4, 4, depth), np.float32),
+                         np.zeros((4, 4, depth), np.uint8))
+    assert SegmentationDataset(tmp_path).example_groups == ["a", "a", "a", "b", "b"]
+    volumes = SegmentationDataset(tmp_path, dimensionality=3)
+    assert volumes.example_groups == ["a", "b"]
+
+
+def test_context_slices_are_neighbours_with_replicated_edges(tmp_path):
+    image = np.arange(4, dtype=np.float32)[:, None, None] * np.ones((4, 3, 2), np.float32)
+    image = image + 1j * (image + 10)  # slice s: real s, imaginary s + 10
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f["image"] = image.astype(np.complex64)
+        f["segmentation"] = np.zeros((4, 3, 2), np.uint8)
+    ds = SegmentationDataset(tmp_path / "c.h5", complex_data=True, normalization="none",
+                             context_slices=1)
+    first, last = ds[0]["image"], ds[3]["image"]
+    assert first.shape == (6, 3, 2)  # 3 slices x (real, imaginary)
+    assert first[:, 0, 0].tolist() == [0, 10, 0, 10, 1, 11]  # slice -1 repeats slice 0
+    assert last[:, 0, 0].tolist() == [2, 12, 3, 13, 3, 13]
+    magnitude = SegmentationDataset(tmp_path / "c.h5", normalization="none", context_slices=2,
+                                    augmentations={"flip": {"prob": 1.0}})
+    item = magnitude[1]["image"]
+    expected = np.abs(image[[0, 0, 1, 2, 3], 0, 0])
+    assert item.shape == (5, 3, 2) and np.allclose(item[:, 0, -1], expected)  # flipped W
+    with pytest.raises(ValueError, match="context_slices"):
+        SegmentationDataset(tmp_path / "c.h5", dimensionality=3, context_slices=1)
+
+
 def test_demo_phantom_and_cli(tmp_path, capsys):
     assert seg_main(["make-demo-data", str(tmp_path / "d"), "--source", "phantom",
                      "--splits", "1", "1", "0", "--shape", "16", "16", "6"]) == 0
@@ -135,6 +185,22 @@ def test_demo_phantom_and_cli(tmp_path, capsys):
     make_demo_data(tmp_path / "h", splits=(1, 0, 0), source="phantom", shape=(12, 12, 4),
                    fmt="hdf5")
     assert SegmentationDataset(tmp_path / "h" / "train", num_classes=4)[0]["format"] == "hdf5"
+
+
+def test_demo_says_when_it_falls_back_to_the_phantom(tmp_path, capsys, monkeypatch):
+    import atommic_seg.data.demo as demo
+
+    monkeypatch.setattr(demo, "find_icbm152", lambda: None)  # as without nilearn
+    args = ["--splits", "1", "0", "0", "--shape", "12", "12", "4"]
+    assert seg_main(["make-demo-data", str(tmp_path / "auto"), *args]) == 0
+    out, err = capsys.readouterr()
+    assert "wrote phantom demo data" in out
+    assert err == ("note: nilearn is not installed, so this is the NumPy phantom, not brain "
+                   "anatomy; for the ICBM152 anatomy: pip install nibabel && pip install "
+                   "--no-deps nilearn\n")
+    assert seg_main(["make-demo-data", str(tmp_path / "asked"), "--source", "phantom",
+                     *args]) == 0
+    assert capsys.readouterr().err == ""  # asked for the phantom: nothing to say
 
 
 @pytest.mark.slow

@@ -69,6 +69,37 @@ def test_generalized_dice_absent_class_is_finite():
     assert torch.isfinite(GeneralizedDiceLoss()(logits, target))
 
 
+def test_generalized_dice_empty_class_weight_does_not_swamp_present_classes():
+    # regression: an empty class got weight 1 while present classes got ~1/800^2, so this
+    # 95%-Dice prediction scored a loss of 0.9999 instead of about 0.065 (0.05 for the present
+    # classes plus the probability mass the prediction puts on the absent class)
+    target = torch.zeros(1, 40, 40, dtype=torch.long)
+    target[:, 20:] = 1  # class 0 top half, class 1 bottom half, class 2 absent
+    onehot = F.one_hot(target, 3).movedim(-1, 1).float()
+    q = 0.9345  # probability of the true class, the rest split evenly: soft Dice 4q/(3+q)
+    probs = onehot * q + (1 - onehot) * (1 - q) / 2
+    logits = probs.log()
+    inter, p_sum, t_sum = ((probs * onehot).sum((2, 3)), probs.sum((2, 3)),
+                           onehot.sum((2, 3)))
+    assert (2 * inter / (p_sum + t_sum))[0, :2].tolist() == pytest.approx([0.95, 0.95],
+                                                                         abs=1e-4)
+    w = 1 / t_sum**2
+    w[:, 2] = w[:, :2].max()  # Sudre et al. / MONAI: the empty class gets the largest weight
+    expected = 1 - (2 * (w * inter).sum(1) + 1e-5) / ((w * (p_sum + t_sum)).sum(1) + 1e-5)
+    loss = GeneralizedDiceLoss()(logits, target)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
+    assert 0.05 < float(loss) < 0.07
+
+
+def test_generalized_dice_all_classes_empty_uses_equal_weights():
+    logits = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    target = torch.zeros(2, 4, 4, dtype=torch.long)  # foreground (classes 1, 2) empty
+    probs = logits.softmax(1)[:, 1:]
+    expected = 1 - (1e-5 / (probs.sum((2, 3)).sum(1) + 1e-5)).mean()
+    loss = GeneralizedDiceLoss(include_background=False)(logits, target)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
 def test_cross_entropy_categorical_and_binary():
     logits, target = _data(3)
     assert CrossEntropyLoss()(logits, target) == pytest.approx(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+import atommic_seg
 from atommic_core.errors import ConfigError
 from atommic_seg.models import MODELS
 from atommic_seg.nets.blocks import AttentionGate
@@ -85,20 +88,41 @@ def test_complex_multilabel_input_channels():
     assert torch.isfinite(model.compute_loss(logits, target))
 
 
-def test_dynunet_deep_supervision_only_in_training():
-    model = _build("SegmentationDynUNet", 2)
-    x = torch.randn(1, 1, 8, 8)
+@pytest.mark.parametrize(("name", "dims", "extra"), [
+    ("SegmentationDynUNet", 2, {}),
+    ("SegmentationUNet", 2, {"deep_supervision_heads": 1}),
+    ("SegmentationAttentionUNet", 3, {"deep_supervision_heads": 1}),
+])
+def test_deep_supervision_only_in_training(name, dims, extra):
+    model = _build(name, dims, **extra)
+    spatial = (8,) * dims
+    x = torch.randn(1, 1, *spatial)
     model.train()
     outs = model(x)
-    assert isinstance(outs, list) and outs[0].shape == (1, 3, 8, 8)
-    assert model.net(x)[1].shape == (1, 3, 4, 4)  # the coarse head, upsampled by forward()
-    assert outs[1].shape == (1, 3, 8, 8)
-    target = torch.randint(0, 3, (1, 8, 8))
+    assert isinstance(outs, list) and len(outs) == 2 and outs[0].shape == (1, 3, *spatial)
+    assert model.net(x)[1].shape == (1, 3, *(4,) * dims)  # the coarse head, upsampled:
+    assert outs[1].shape == (1, 3, *spatial)
+    target = torch.randint(0, 3, (1, *spatial))
     parts = [model.loss_fn(o, target) for o in outs]
     expected = (parts[0] + 0.5 * parts[1]) / 1.5
     torch.testing.assert_close(model.compute_loss(outs, target), expected)
     model.eval()
-    assert model(x).shape == (1, 3, 8, 8)
+    assert model(x).shape == (1, 3, *spatial)
+
+
+def test_unet_without_deep_supervision_keeps_its_parameters():
+    plain = _build("SegmentationUNet", 2)
+    assert not any(k.startswith("net.deep_heads") for k in plain.state_dict())
+    with pytest.raises(ValueError, match="deep_supervision_heads"):
+        _build("SegmentationUNet", 2, deep_supervision_heads=2)  # 2 pool layers: at most 1
+
+
+def test_context_slices_widen_the_input():
+    model = _build("SegmentationUNet", 2, context_slices=2, complex_data=True)
+    assert model.in_channels == 10  # 5 slices x (real, imaginary)
+    assert model(torch.randn(1, 10, 8, 8)).shape == (1, 3, 8, 8)
+    with pytest.raises(ConfigError, match="context_slices"):
+        _build("SegmentationUNet3D", 3, context_slices=1)
 
 
 def test_config_errors():
@@ -148,13 +172,21 @@ def test_sliding_window_matches_whole_input_for_a_pointwise_net():
     assert len(calls) == 3 * 3 * 3 and all(c[2:] == (4, 5, 6) for c in calls)
 
 
-@pytest.mark.parametrize("config", ["seg_unet", "seg_unet3d", "seg_attention_unet",
-                                    "seg_dynunet", "seg_vnet", "seg_unetr", "seg_lambda_unet",
-                                    "seg_demo_unet"])
+_CONFIGS = sorted(p.stem for p in (Path(atommic_seg.__file__).parent / "configs").glob("*.yaml"))
+
+
+def test_every_shipped_config_is_tested():
+    assert _CONFIGS == sorted(["seg_unet", "seg_unet3d", "seg_attention_unet", "seg_dynunet",
+                               "seg_vnet", "seg_unetr", "seg_lambda_unet", "seg_demo_unet"])
+
+
+@pytest.mark.parametrize("config", _CONFIGS)
 def test_shipped_configs_compose_and_build(config):
     from atommic_core.cli.config import compose_config, resolve_model_class
 
-    cfg = compose_config(None, config, ["model.data_root=/data"])
+    # restore_path is in every config (null), so test/predict set it without "+"
+    cfg = compose_config(None, config, ["model.data_root=/data", "model.restore_path=x.atommic"])
+    assert cfg.model.restore_path == "x.atommic"
     model = resolve_model_class(cfg)(cfg.model)
     assert model.num_classes == 4 and model.cfg.train_ds.data_path == "/data/train"
     assert len(model.class_names) == 4 and model.cfg.optim.name == "adam"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 
 import h5py
 import nibabel as nib
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 
+from atommic_core.training_data import ResumableSampler
 from atommic_seg.models import SegmentationUNet, SegmentationUNet3D
 from atommic_seg.models.writers import write_label_volume
 
@@ -83,6 +86,22 @@ def test_predicted_volume_matches_per_slice_forward(tiny_demo, tmp_path):
     np.testing.assert_array_equal(labels, manual)
 
 
+def test_context_slices_end_to_end_and_overlay_of_the_slice_itself(tiny_demo, tmp_path):
+    model = SegmentationUNet(_cfg(tiny_demo, context_slices=1,
+                                  inference={"flip_tta": [-1]}))
+    _trainer(steps=1).fit(model)
+    model.eval()
+    model.cfg.predict_ds = {"data_path": str(tiny_demo / "test"), "batch_size": 3}
+    loader = model.predict_dataloader()
+    outputs = [model.predict_step(b, i) for i, b in enumerate(loader)]
+    ((case, entry),) = [o for batch in outputs for o in batch]
+    assert case == "case_003"
+    middle = loader.dataset[entry["n"] // 2]["image"]
+    assert middle.shape[0] == 3
+    np.testing.assert_array_equal(entry["image"], middle[1].numpy())  # centre channel
+    assert entry["labels"].shape == (entry["n"], 20, 20)
+
+
 def test_unet3d_multilabel_test_metrics(tmp_path):
     """Volumes with one channel per class reach the metrics in the right layout."""
     rng = np.random.default_rng(0)
@@ -136,6 +155,56 @@ def test_overlay_colours_only_labelled_pixels(tmp_path):
     assert (np.abs(coloured[:, 0] - coloured[:, 1]) > 10).any()
     multi = write_overlay_png(image, np.stack([labels == 2, labels == 0]), tmp_path / "m.png")
     assert np.asarray(Image.open(multi)).shape == (5, 6, 3)
+
+
+class _RecordingUNet(SegmentationUNet):
+    """Keeps the training batches' images per epoch."""
+
+    def on_fit_start(self):
+        self.seen = {}
+
+    def on_train_epoch_start(self):
+        if not self.seen:  # first epoch of a fit: give prefetching workers time to draw
+            time.sleep(0.5)
+        super().on_train_epoch_start()
+
+    def training_step(self, batch, batch_idx):
+        self.seen.setdefault(self.current_epoch, []).append(batch["image"].clone())
+        return super().training_step(batch, batch_idx)
+
+
+def test_lightning_sets_the_epoch_before_workers_draw(tiny_demo, tmp_path):
+    """With persistent workers, epoch e's items are (seed, e, i)'s, also after a resume (the
+    core sets the epoch before Lightning creates the resumed epoch's iterator)."""
+    cfg = _cfg(tiny_demo)
+    cfg["train_ds"].update(num_workers=1, persistent_workers=True, seed=3,
+                           augmentations={"intensity": {"prob": 1.0, "noise_std": 0.1}})
+    reference = SegmentationUNet(cfg).build_dataset(OmegaConf.create(cfg["train_ds"]), "train")
+
+    def expected(epoch):  # in the order of the training sampler of that epoch
+        sampler = ResumableSampler(len(reference), 3, batch_size=4)
+        sampler.set_epoch(epoch)
+        reference.set_epoch(epoch)
+        return torch.stack([reference[i]["image"] for i in sampler])
+
+    def fit(epochs, ckpt_path=None):
+        model = _RecordingUNet(cfg)
+        step6 = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=6,
+                                             save_top_k=-1, filename="{step}")
+        trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False,
+                             enable_model_summary=False, limit_val_batches=0,
+                             callbacks=[step6])
+        trainer.fit(model, ckpt_path=ckpt_path)
+        return {e: torch.cat(b) for e, b in model.seen.items()}
+
+    seen = fit(2)
+    assert sorted(seen) == [0, 1] and not torch.equal(seen[0], seen[1])
+    for epoch in (0, 1):
+        assert torch.equal(seen[epoch], expected(epoch))
+    # resumed after step 6 (4 batches of 4 per epoch: epoch 1, 2 batches done), 3 epochs in all
+    resumed = fit(3, ckpt_path=str(tmp_path / "step=6.ckpt"))
+    assert sorted(resumed) == [1, 2]
+    assert torch.equal(resumed[1], expected(1)[8:]) and torch.equal(resumed[2], expected(2))
 
 
 def test_augmentations_and_crops_only_for_training(tiny_demo):

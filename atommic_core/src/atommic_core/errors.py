@@ -10,6 +10,8 @@ from collections.abc import Sequence
 __all__ = [
     "AtommicError",
     "ConfigError",
+    "DataSkipWarning",
+    "NonFiniteError",
     "PluginError",
     "PluginLoadWarning",
     "UnknownNameError",
@@ -24,8 +26,16 @@ class ConfigError(AtommicError, ValueError):
     """A configuration value is missing, misspelled or of the wrong type."""
 
 
+class NonFiniteError(AtommicError, ValueError):
+    """A loss, a weight or a data item holds NaN or Inf where finite numbers are needed."""
+
+
 class PluginError(AtommicError):
     """A plugin failed to load or registered something invalid (e.g. a duplicate name)."""
+
+
+class DataSkipWarning(UserWarning):
+    """A data file or case was skipped (``skip_bad_files: true``); the message says why."""
 
 
 class PluginLoadWarning(RuntimeWarning):

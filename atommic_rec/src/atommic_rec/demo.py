@@ -35,10 +35,10 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _config(data_root: Path) -> Any:
+def _config(data_root: Path, overrides: Sequence[str]) -> Any:
     from atommic_core.cli.config import compose_config
 
-    return compose_config(None, CONFIG, [f"model.data_root={data_root}"])
+    return compose_config(None, CONFIG, [f"model.data_root={data_root}", *overrides])
 
 
 def _zero_filled(cfg: Any, out: Path) -> dict[str, float]:
@@ -48,8 +48,9 @@ def _zero_filled(cfg: Any, out: Path) -> dict[str, float]:
     from atommic_rec.models import ZeroFilled
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model = ZeroFilled({k: model_cfg[k] for k in ("test_ds", "fft_centered", "fft_normalization",
-                                                   "spatial_dims", "coil_combination_method")})
+    keys = ("test_ds", "fft_centered", "fft_normalization", "spatial_dims",
+            "coil_combination_method", "evaluation_convention")
+    model = ZeroFilled({k: model_cfg[k] for k in keys if k in model_cfg})
     model.output_dir = str(out)
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                          enable_model_summary=False)
@@ -90,10 +91,11 @@ def _hms(minutes: float) -> str:
     return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _read_metrics(path: Path) -> dict[str, float]:
+def _read_metrics(path: Path) -> tuple[dict[str, float], str]:
+    """The MEAN row of a test table and the convention it names."""
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    return {k: float(rows[-1][k]) for k in METRICS}
+    return {k: float(rows[-1][k]) for k in METRICS}, rows[-1]["convention"]
 
 
 def _table(rows: dict[str, dict[str, float]]) -> str:
@@ -112,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from atommic_core.cli import main as cli_main
     from atommic_rec.data.demo_data import make_demo_data
+    from atommic_rec.metrics import get_convention
 
     start = time.perf_counter()
     out = Path(args.out).resolve()
@@ -119,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (data / "demo_data.json").is_file():
         record = make_demo_data(data, coils=args.coils, size=args.size)
         print(f"[demo] wrote demo data ({record['source']}) to {data}")
-    cfg = _config(data)
+    cfg = _config(data, args.overrides)  # e.g. the evaluation convention, for zero-filled too
     zf = _zero_filled(cfg, out / "zero_filled")
     steps, step_s = _steps_for_budget(cfg, args.minutes)
     print(f"[demo] VarNet step ~{step_s:.2f}s -> training {steps} steps (~{args.minutes} min)")
@@ -137,11 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if code != 0:
         print(f"[demo] training failed (exit code {code})")
         return code
-    varnet = _read_metrics(run / "metrics.csv")
+    varnet, convention = _read_metrics(run / "metrics.csv")
     archive = run / "checkpoints" / f"{CONFIG}.atommic"
     rows = {"zero-filled": zf, "VarNet": varnet}
     print("\n" + "=" * 60)
-    print(f"Test split, 4x random 1D mask, per-volume means (fastMRI convention):\n{_table(rows)}")
+    print(f"Test split, 4x random 1D mask, means of the test table\n"
+          f"({get_convention(convention).header()}):\n{_table(rows)}")
     print(f"VarNet model:  {archive}")
     print(f"PNG previews (target | reconstruction | error): {run / 'previews'} "
           f"(zero-filled: {out / 'zero_filled' / 'previews'})")

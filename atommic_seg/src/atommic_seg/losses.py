@@ -99,8 +99,10 @@ class GeneralizedDiceLoss(DiceLoss):
     """Generalized Dice loss (Sudre et al. 2017, DLMIA, arXiv:1707.03237).
 
     Class weights ``w_c = 1 / (sum t_c)^2`` balance small and large structures:
-    ``1 - 2 sum_c w_c sum(p t) / sum_c w_c (sum(p) + sum(t))``. Weights of empty classes
-    (infinite) are replaced by the largest finite weight. Arguments as :class:`DiceLoss`.
+    ``1 - 2 sum_c w_c sum(p t) / sum_c w_c (sum(p) + sum(t))``. The weight of a class absent
+    from the target (infinite) is replaced by the largest finite weight, as in Sudre et al.
+    and MONAI, so probability put on it is penalised on the scale of the present classes; if
+    every class is absent, all weights are equal. Arguments as :class:`DiceLoss`.
     """
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -109,7 +111,9 @@ class GeneralizedDiceLoss(DiceLoss):
         w = 1.0 / t_sum.clamp_min(0).square()
         finite = torch.isfinite(w)
         max_w = torch.where(finite, w, torch.zeros_like(w)).amax(dim=-1, keepdim=True)
-        w = torch.where(finite, w, max_w.clamp_min(1.0))
+        # no present class: any equal weight gives the same ratio
+        max_w = torch.where(finite.any(dim=-1, keepdim=True), max_w, torch.ones_like(max_w))
+        w = torch.where(finite, w, max_w)
         num = (w * inter).sum(-1)
         den = (w * (p_sum + t_sum)).sum(-1)
         return 1 - ((2 * num + self.smooth) / (den + self.smooth)).mean()

@@ -3,12 +3,14 @@
 - :class:`SignalCheckpoint`: SIGTERM / Ctrl-C -> resumable checkpoint, clean stop.
 - :class:`AtommicExport`: ``<name>.atommic`` (best, else last weights) at the end of fit.
 - :class:`PlainProgressLog`: plain log lines when the output is not a terminal.
+- :class:`FiniteGuard`: stop at the first non-finite loss; never checkpoint NaN weights.
 """
 
 from __future__ import annotations
 
 from atommic_core.callbacks.atommic_export import AtommicExport
+from atommic_core.callbacks.finite_guard import FiniteGuard
 from atommic_core.callbacks.plain_progress import PlainProgressLog
 from atommic_core.callbacks.signal_checkpoint import SignalCheckpoint
 
-__all__ = ["AtommicExport", "PlainProgressLog", "SignalCheckpoint"]
+__all__ = ["AtommicExport", "FiniteGuard", "PlainProgressLog", "SignalCheckpoint"]

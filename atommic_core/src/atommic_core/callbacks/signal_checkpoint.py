@@ -27,7 +27,8 @@ class SignalCheckpoint(Callback):
     on the flag, the trainer saves ``<dirpath>/<filename>`` (the state after that step:
     weights, optimizer, scheduler, loop counters) and ``SIGTERMException`` ends ``fit``. A
     later run with ``exp_manager.resume_if_exists: true`` continues at the next step, so no
-    step is lost or repeated. A second Ctrl-C interrupts at once, as usual.
+    step is lost or repeated. A second Ctrl-C interrupts at once, as usual (no checkpoint;
+    the CLI exits 130 as for one Ctrl-C).
 
     Args:
         dirpath: Folder of the checkpoint (usually ``<log_dir>/checkpoints``).
@@ -36,6 +37,7 @@ class SignalCheckpoint(Callback):
     Attributes:
         received: ``"SIGTERM"`` or ``"SIGINT"`` once a signal arrived, else None.
         checkpoint_path: The file written, once written.
+        aborted: True once a second Ctrl-C stopped the run before it could save.
     """
 
     def __init__(self, dirpath: str | os.PathLike, filename: str = "interrupted.ckpt") -> None:
@@ -44,6 +46,7 @@ class SignalCheckpoint(Callback):
         self.received: str | None = None
         self.checkpoint_path: Path | None = None
         self.interruptions = 0
+        self.aborted = False  # a second Ctrl-C stopped the run without a checkpoint
         self._previous_sigint: Any = None
 
     @property
@@ -54,6 +57,7 @@ class SignalCheckpoint(Callback):
     # -- signal handling -------------------------------------------------------------
     def _on_sigint(self, signum: int, frame: Any) -> None:
         if self.received == "SIGINT":  # second Ctrl-C: stop now
+            self.aborted = True
             raise KeyboardInterrupt
         self.received = "SIGINT"
         LOG.warning("Ctrl-C: stopping after this step and writing a resumable checkpoint "
@@ -75,14 +79,24 @@ class SignalCheckpoint(Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._should_stop(trainer):
+            self._log_this_step(trainer)
             self._do_checkpoint(trainer)
             raise SIGTERMException
+
+    @staticmethod
+    def _log_this_step(trainer: pl.Trainer) -> None:
+        """Send the finished step's metrics to the loggers, which raising would skip."""
+        connector = getattr(trainer, "_logger_connector", None)  # Lightning-internal
+        with contextlib.suppress(Exception):
+            connector.on_batch_end()
+            connector.update_train_step_metrics()
 
     @override
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                      exception: BaseException) -> None:
         # A signal during validation ends fit before any training step can save.
-        if (isinstance(exception, (SIGTERMException, KeyboardInterrupt))
+        # After a second Ctrl-C the state may be mid-update: never save it.
+        if (isinstance(exception, (SIGTERMException, KeyboardInterrupt)) and not self.aborted
                 and self.checkpoint_path is None and trainer.world_size == 1
                 and trainer.state.fn == "fit" and not trainer.sanity_checking):
             self.received = self.received or "SIGTERM"

@@ -62,15 +62,15 @@ def _verbose(args: argparse.Namespace) -> bool:
 
 
 def _short_warnings() -> None:
-    """Show plugin-load warnings as one ``warning: ...`` line instead of file:line + source."""
-    from atommic_core.errors import PluginLoadWarning
+    """Show atommic's own warnings as one ``warning: ...`` line instead of file:line + source."""
+    from atommic_core.errors import DataSkipWarning, PluginLoadWarning
 
     default = warnings.formatwarning
     if getattr(default, "_atommic_short", False):
         return
 
     def formatwarning(message, category, filename, lineno, line=None):  # type: ignore[no-untyped-def]
-        if issubclass(category, PluginLoadWarning):
+        if issubclass(category, (PluginLoadWarning, DataSkipWarning)):
             return f"warning: {message}\n"
         return default(message, category, filename, lineno, line)
 
@@ -96,6 +96,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's own message, also when a DataLoader worker re-raised it with its traceback.
+
+    PyTorch re-raises a worker's exception as ``Caught X in DataLoader worker process N.
+    Original Traceback ...``, whose last line is ``module.X: <message>``.
+    """
+    text = str(exc).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        prefix = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+        return last[len(prefix):] if last.startswith(prefix) else last
+    return text
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -124,7 +138,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except (AtommicError, FileNotFoundError) as exc:
         if _verbose(args):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -170,6 +170,28 @@ def _check_path(where: str, value: Any, hint: str = "") -> None:
             raise ConfigError(f"{where}: {item} does not exist{hint}")
 
 
+def _is_mapping(value: Any) -> bool:
+    from collections.abc import Mapping
+
+    from omegaconf import DictConfig
+
+    return isinstance(value, (DictConfig, Mapping))
+
+
+def _resolvable(cfg: Any) -> None:
+    """Resolve every ``${...}`` once, so a broken interpolation is one error line."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        where = getattr(exc, "full_key", None)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{where + ': ' if where else ''}{first}; hint: fix the ${{...}} "
+                          "reference or the key it points to") from exc
+
+
 def _is_list(value: Any) -> bool:
     from omegaconf import ListConfig
 
@@ -188,7 +210,7 @@ def _data_paths(cfg: Any, command: str) -> None:
         data = cfg.model.get(section)
         if data is None:
             continue
-        if not hasattr(data, "items"):
+        if not _is_mapping(data):
             raise ConfigError(f"model.{section}: expected a mapping of dataset options, found "
                               f"{type(data).__name__} {data!r}")
         for key, value in data.items():
@@ -204,7 +226,7 @@ def _optim_names(cfg: Any) -> None:
     optim = cfg.model.get("optim")
     if optim is None:
         return
-    if not hasattr(optim, "get"):
+    if not _is_mapping(optim):
         raise ConfigError(f"model.optim: expected a mapping like {{name: adam, lr: 1e-3}}, "
                           f"found {type(optim).__name__} {optim!r}")
     if not optim.get("name"):
@@ -213,7 +235,7 @@ def _optim_names(cfg: Any) -> None:
     optimizers.entry(str(optim.name))
     sched = optim.get("sched")
     if sched:
-        if not hasattr(sched, "get") or not sched.get("name"):
+        if not _is_mapping(sched) or not sched.get("name"):
             raise ConfigError("missing required key model.optim.sched.name (e.g. name: "
                               "CosineAnnealing); see python -m atommic_core list schedulers")
         schedulers.entry(str(sched.name))
@@ -233,7 +255,7 @@ def _required_for(command: str, cfg: Any, model_cls: type) -> None:
     split = "test_ds" if command == "test" else "predict_ds"
     if model.get(split) is None and not (command == "predict" and model.get("test_ds")):
         raise ConfigError(f"missing required key model.{split} (the data to {command} on)")
-    if not model.get("restore_path"):
+    if not model.get("restore_path") and getattr(model_cls, "requires_training", True):
         raise ConfigError(f"missing required key model.restore_path: {command} needs a trained "
                           "model (a .atommic file or a Lightning .ckpt)")
 
@@ -245,7 +267,8 @@ def validate_config(cfg: Any, command: str, model_cls: type) -> None:
     ``exp_manager`` keys and types; optimizer and scheduler names (with suggestions); that
     data paths (``*_path``/``*_dir`` keys of the data sections ``command`` uses),
     ``model.restore_path``,
-    ``model.init_from`` and ``exp_manager.resume_from_checkpoint`` exist.
+    ``model.init_from`` and ``exp_manager.resume_from_checkpoint`` exist. ``test``/``predict``
+    need ``model.restore_path`` unless the model class sets ``requires_training = False``.
 
     Args:
         cfg: The composed config.
@@ -259,9 +282,10 @@ def validate_config(cfg: Any, command: str, model_cls: type) -> None:
 
     from atommic_core.exp_manager import ExpManagerConfig, trainer_kwargs
 
+    _resolvable(cfg)
     _required_for(command, cfg, model_cls)
     trainer = cfg.get("trainer")
-    if trainer is not None and not hasattr(trainer, "items"):
+    if trainer is not None and not _is_mapping(trainer):
         raise ConfigError(f"trainer: expected a mapping of Trainer arguments, found {trainer!r}")
     trainer_kwargs(OmegaConf.to_container(trainer, resolve=True) if trainer else {})
     section = cfg.get("exp_manager")
@@ -269,11 +293,19 @@ def validate_config(cfg: Any, command: str, model_cls: type) -> None:
                                       if section else {})
     if em.resume_from_checkpoint:
         _check_path("exp_manager.resume_from_checkpoint", em.resume_from_checkpoint)
+    if trainer is None or trainer.get("logger", True) is not False:
+        from atommic_core.exp_manager.loggers import check_logger_packages
+
+        check_logger_packages(em)
     if command == "train":
         _optim_names(cfg)
+        if cfg.model.get("optim") is not None:
+            from atommic_core.optim import check_optimization
+
+            check_optimization(cfg.model.optim)
         init = cfg.model.get("init_from")
         if init is not None:
-            _check_path("model.init_from", init.get("path") if hasattr(init, "get") else init)
+            _check_path("model.init_from", init.get("path") if _is_mapping(init) else init)
     else:
         _check_path("model.restore_path", cfg.model.get("restore_path"))
     _data_paths(cfg, command)

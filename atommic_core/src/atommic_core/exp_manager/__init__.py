@@ -18,15 +18,25 @@ Typical use (what ``python -m atommic_core train`` does)::
 from __future__ import annotations
 
 from atommic_core.exp_manager.config import ExpManagerConfig
-from atommic_core.exp_manager.manager import Experiment, build_trainer, setup_experiment
+from atommic_core.exp_manager.manager import (
+    DEFAULT_SEED,
+    Experiment,
+    build_trainer,
+    resolve_seed,
+    seed_run,
+    setup_experiment,
+)
 from atommic_core.exp_manager.trainer import CPU_PRECISIONS, PRECISIONS, trainer_kwargs
 
 __all__ = [
     "CPU_PRECISIONS",
+    "DEFAULT_SEED",
     "PRECISIONS",
     "ExpManagerConfig",
     "Experiment",
     "build_trainer",
+    "resolve_seed",
+    "seed_run",
     "setup_experiment",
     "trainer_kwargs",
 ]

@@ -63,7 +63,7 @@ def _next_version(name_dir: Path, use_datetime: bool) -> str:
 
 def resolve_log_dir(exp_dir: str | None, name: str, version: str | int | None,
                     use_datetime_version: bool = True, resume: bool = False,
-                    rank: int = 0) -> Path:
+                    rank: int = 0, create: bool = True) -> Path:
     """Choose (and on rank 0 create) the run folder ``exp_dir/name/version``.
 
     Args:
@@ -73,6 +73,7 @@ def resolve_log_dir(exp_dir: str | None, name: str, version: str | int | None,
         use_datetime_version: Timestamp (True) or ``version_<n>`` (False) when picking.
         resume: Prefer the newest existing run with checkpoints when ``version`` is None.
         rank: Global rank; only rank 0 picks a version, other ranks read :data:`VERSION_ENV`.
+        create: Create the folder (with its parents).
 
     Returns:
         The absolute run folder.
@@ -87,7 +88,8 @@ def resolve_log_dir(exp_dir: str | None, name: str, version: str | int | None,
     if rank == 0:
         os.environ[VERSION_ENV] = str(version)
     log_dir = name_dir / str(version)
-    log_dir.mkdir(parents=True, exist_ok=True)
+    if create:
+        log_dir.mkdir(parents=True, exist_ok=True)
     return log_dir
 
 
@@ -154,6 +156,18 @@ def add_file_logging(log_dir: Path, global_rank: int = 0,
             logger.setLevel(logging.INFO)
         logger.addHandler(handler)
     return handler
+
+
+def log_to_file_only(handler: logging.Handler, message: str,
+                     exc: BaseException | None = None) -> None:
+    """Write an ERROR record (with ``exc``'s traceback) through ``handler`` alone.
+
+    The console shows user errors as one line; the run's log file keeps the whole story.
+    """
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    record = logging.LogRecord("atommic_core.cli", logging.ERROR, __file__, 0, message, None,
+                               exc_info)
+    handler.handle(record)
 
 
 def remove_file_logging(handler: logging.Handler) -> None:

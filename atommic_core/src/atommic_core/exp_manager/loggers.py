@@ -10,9 +10,35 @@ from typing import Any
 from atommic_core.errors import ConfigError
 from atommic_core.exp_manager.config import ExpManagerConfig
 
-__all__ = ["build_loggers"]
+__all__ = ["build_loggers", "check_logger_packages"]
 
 LOG = logging.getLogger("atommic_core.exp_manager")
+
+
+# logger -> (an importable module that proves it can run, the pip package to install)
+_PACKAGES = {"tensorboard": (("tensorboard", "tensorboardX"), "tensorboard"),
+             "wandb": (("wandb",), "wandb")}
+
+
+def check_logger_packages(cfg: ExpManagerConfig) -> None:
+    """Fail early, naming the package, when an enabled logger's package is not installed.
+
+    Args:
+        cfg: The experiment manager options.
+
+    Raises:
+        ConfigError: e.g. ``exp_manager.create_tensorboard_logger needs the 'tensorboard'
+            package; ...``.
+    """
+    import importlib.util
+
+    for kind, enabled in (("tensorboard", cfg.create_tensorboard_logger),
+                          ("wandb", cfg.create_wandb_logger)):
+        modules, package = _PACKAGES[kind]
+        if enabled and not any(importlib.util.find_spec(m) for m in modules):
+            raise ConfigError(f"exp_manager.create_{kind}_logger needs the {package!r} "
+                              f"package, which is not installed; hint: pip install {package}, "
+                              f"or set exp_manager.create_{kind}_logger=false")
 
 
 def _make(kind: str, factory: Any, kwargs: dict[str, Any]) -> Any:
@@ -21,10 +47,10 @@ def _make(kind: str, factory: Any, kwargs: dict[str, Any]) -> Any:
     except TypeError as exc:  # an unknown keyword in *_logger_kwargs
         raise ConfigError(f"exp_manager.{kind}_logger_kwargs: {exc}") from exc
     except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"exp_manager.create_{kind}_logger needs {exc.name!r}; install it with "
-            f"pip install 'atommic-core[loggers]' or disable the logger"
-        ) from exc
+        package = _PACKAGES.get(kind, ((), exc.name or kind))[1]
+        raise ConfigError(f"exp_manager.create_{kind}_logger needs the {package!r} package "
+                          f"({exc}); hint: pip install {package}, or set "
+                          f"exp_manager.create_{kind}_logger=false") from exc
 
 
 def _wandb(cfg: ExpManagerConfig, log_dir: Path, name: str, version: str) -> Any:

@@ -35,6 +35,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "ArchiveError",
     "ArchiveReader",
+    "default_file_mode",
     "remove_folder",
     "sha256_of_file",
     "temporary_folder",
@@ -128,12 +129,20 @@ def write_archive(
             for name, src in sorted(artifacts.items()):
                 with open(src, "rb") as f:
                     tar.addfile(_tarinfo(name, os.fstat(f.fileno()).st_size), f)
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; honour the umask instead
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def default_file_mode() -> int:
+    """The mode ``open()`` would give a new file: ``0o666`` minus the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _check_member(member: tarfile.TarInfo, file_size: int, path: str) -> None:

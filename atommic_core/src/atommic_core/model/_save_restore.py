@@ -46,11 +46,19 @@ from atommic_core.model._manifest import (
 if TYPE_CHECKING:
     from atommic_core.model.modelpt import ModelPT
 
-__all__ = ["load_config", "restore_model", "save_model"]
+__all__ = ["load_config", "restore_model", "save_model", "state_mismatch"]
 
 
 def save_model(model: ModelPT, path: str | os.PathLike) -> str:
     """Write ``model`` to ``path`` as a ``.atommic`` archive (see ``ModelPT.save_to``)."""
+    from atommic_core.callbacks.finite_guard import non_finite_tensors
+    from atommic_core.errors import NonFiniteError
+
+    state = dict(model.state_dict())
+    bad = non_finite_tensors(state)
+    if bad:
+        raise NonFiniteError(f"refusing to save {path}: {len(bad)} of {len(state)} weight "
+                             f"tensor(s) hold NaN/Inf (first: {bad[0]})")
     cfg = model.archive_config()
     files: dict[str, str] = {}
     for module in model.modules():
@@ -58,7 +66,7 @@ def save_model(model: ModelPT, path: str | os.PathLike) -> str:
             files[_artifacts.member_name(src)] = src
     manifest = build_manifest(model, FORMAT_NAME, FORMAT_VERSION)
     weights = io.BytesIO()
-    torch.save(dict(model.state_dict()), weights)
+    torch.save(state, weights)
     return write_archive(path, OmegaConf.to_yaml(cfg), weights, files, manifest)
 
 
@@ -115,6 +123,36 @@ def load_config(source: str | os.PathLike | DictConfig | Mapping) -> DictConfig:
     return cfg
 
 
+def _build(model_cls: type[ModelPT], cfg: DictConfig, trainer: Any, path: str) -> ModelPT:
+    """``model_cls(cfg)``; a stored config the class rejects is an ``ArchiveError``."""
+    from atommic_core.errors import AtommicError
+
+    try:
+        return model_cls(cfg=cfg, trainer=trainer)
+    except AtommicError:
+        raise
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise ArchiveError(f"{path}: its config cannot build {model_cls.__name__} ({reason}); "
+                           "was the archive edited, or written by another version?") from exc
+
+
+def _archive_config(archive: ArchiveReader, path: str) -> DictConfig:
+    """The archive's ``model_config.yaml`` as a ``DictConfig``; anything else is refused."""
+    from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
+
+    try:
+        cfg = OmegaConf.create(archive.read_text(CONFIG_NAME))
+    except (UnicodeDecodeError, YAMLError, OmegaConfBaseException, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ArchiveError(f"{path}: {CONFIG_NAME} is not a readable YAML config ({reason}); "
+                           "the file is corrupted or was not written by save_to") from exc
+    if not isinstance(cfg, DictConfig):
+        raise ArchiveError(f"{path}: {CONFIG_NAME} must hold a mapping, found a list")
+    return cfg
+
+
 def _pick_class(cls: type[ModelPT], target: Any, path: str) -> type[ModelPT]:
     from atommic_core.model.modelpt import ModelPT
 
@@ -156,29 +194,42 @@ def _load_weights(f: IO[bytes], archive: str) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
+def state_mismatch(own: Mapping[str, torch.Tensor], state: Mapping[str, Any]) -> str:
+    """A one-line summary of how ``state`` differs from a model's own state dict.
+
+    Counts and the first few names of missing, unexpected and wrongly shaped tensors (a
+    checkpoint of another model would otherwise dump hundreds of key names).
+
+    Args:
+        own: The model's ``state_dict()``.
+        state: The weights to load.
+
+    Returns:
+        e.g. ``"4 missing (head.weight, head.bias, ...), 1 unexpected (w)"``; empty if they fit.
+    """
+    def names(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shape = [f"{k} {list(state[k].shape)} vs {list(own[k].shape)}" for k in own
+             if k in state and hasattr(state[k], "shape") and state[k].shape != own[k].shape]
+    parts = [f"{len(v)} {label} ({names(v)})" for label, v in (
+        ("missing", missing), ("unexpected", unexpected), ("of another shape", shape)) if v]
+    return ", ".join(parts)
+
+
 def _load_state(model: ModelPT, state: dict[str, torch.Tensor], strict: bool, path: str) -> None:
     own = model.state_dict()
-    mismatched = sorted(k for k, v in state.items() if k in own and own[k].shape != v.shape)
-    if strict and mismatched:
-        k = mismatched[0]
-        raise ArchiveError(
-            f"{path}: weights do not fit the model: {k} is {list(state[k].shape)} in the "
-            f"archive and {list(own[k].shape)} in the model (and {len(mismatched) - 1} more); "
-            "pass strict=False to load only the matching weights"
-        )
+    summary = state_mismatch(own, state)
+    if strict and summary:
+        raise ArchiveError(f"{path}: weights do not fit {type(model).__name__}: {summary}; "
+                           "pass strict=False to load only the matching weights")
+    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     state = {k: v for k, v in state.items() if k not in mismatched}
-    try:
-        result = model.load_state_dict(state, strict=strict)
-    except RuntimeError as exc:
-        raise ArchiveError(
-            f"{path}: weights do not fit the model ({exc}); pass strict=False to load only "
-            "the matching weights"
-        ) from None
-    skipped = {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys),
-               "shape mismatch": mismatched}
-    if any(skipped.values()):
-        detail = "; ".join(f"{k}: {v}" for k, v in skipped.items() if v)
-        warnings.warn(f"restore_from({path}, strict=False) skipped weights: {detail}",
+    model.load_state_dict(state, strict=False)
+    if summary:
+        warnings.warn(f"restore_from({path}, strict=False) skipped weights: {summary}",
                       UserWarning, stacklevel=4)
 
 
@@ -208,7 +259,7 @@ def restore_model(
         if override_config_path is not None:
             cfg = load_config(override_config_path)
         else:
-            cfg = OmegaConf.create(archive.read_text(CONFIG_NAME))
+            cfg = _archive_config(archive, path)
         if return_config:
             return cfg
         check_distributions(archive.manifest, path)
@@ -223,7 +274,7 @@ def restore_model(
             # strict: every state-dict tensor is overwritten, so its random init is skipped
             skip = _SkipInit() if strict else None
             with _artifacts.restoring(files), skip or contextlib.nullcontext():
-                model = model_cls(cfg=cfg, trainer=trainer)
+                model = _build(model_cls, cfg, trainer, path)
             if skip is not None:
                 skip.replay(model)
             _load_state(model, state, strict, path)

@@ -16,13 +16,13 @@ the ``train_ds``/``validation_ds``/``test_ds``/``predict_ds`` and ``optim`` conf
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from atommic_core.errors import ConfigError
 from atommic_core.model import artifacts as _artifacts
@@ -42,6 +42,52 @@ def _to_dictconfig(cfg: Any) -> DictConfig:
     raise ConfigError(f"model config must be a dict or DictConfig, got {type(cfg).__name__}")
 
 
+_PROGRESS_KEY = "atommic_train_progress"
+_RNG_KEY = "atommic_rng_states"
+
+
+def _read_first_item(dataset: Any, split: str) -> None:
+    from atommic_core.errors import AtommicError
+
+    try:
+        dataset[0]
+    except AtommicError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ConfigError(f"{split} data: {' '.join(str(exc).split())}") from exc
+
+
+def _set_dataset_epoch(loader: Any, epoch: int) -> None:
+    dataset = getattr(loader, "dataset", None)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(int(epoch))
+
+
+def _rng_states() -> dict[str, Any]:
+    """Global RNG states as tensors and plain values (loadable with ``weights_only``)."""
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype("int64")),
+                      "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}}
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = states["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype("uint32"), n["pos"],
+                         n["has_gauss"], n["cached"]))
+
+
 def _plain(cfg: DictConfig) -> dict:
     """A plain, resolved copy of a config (what checkpoints and archives store)."""
     try:
@@ -54,6 +100,14 @@ def _plain(cfg: DictConfig) -> dict:
 class ModelPT(pl.LightningModule):
     """Base class of every atommic model.
 
+    Attributes:
+        requires_training: Class attribute, True by default: ``test``/``predict`` need
+            trained weights (``model.restore_path``). A model without learned weights (e.g.
+            a zero-filled baseline) sets it False and is then built from its config.
+        evaluation_keys: Class attribute: ``model`` keys that change evaluation or outputs,
+            not the weights (e.g. a metric convention). ``test``/``predict`` of a ``.atommic``
+            take them, like the data sections, from the run's config when it sets them.
+
     Args:
         cfg: The ``model`` section of the experiment config.
         trainer: The Lightning trainer, if the model is built for training.
@@ -65,6 +119,9 @@ class ModelPT(pl.LightningModule):
         4
     """
 
+    requires_training: ClassVar[bool] = True
+    evaluation_keys: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, cfg: DictConfig | dict, trainer: pl.Trainer | None = None) -> None:
         super().__init__()
         self._cfg = _to_dictconfig(cfg)
@@ -74,6 +131,7 @@ class ModelPT(pl.LightningModule):
         self.output_dir: str | None = None  # set by the CLI for test metrics / predictions
         self._artifacts: dict[str, str] = {}  # config path -> local file
         self._atommic_submodules: dict[str, str] = {}  # attribute name -> config field
+        self._resume_progress: dict[str, int] | None = None  # from a checkpoint being resumed
         # Lets Lightning's load_from_checkpoint rebuild the model as cls(cfg=...);
         # on_save_checkpoint refreshes it, so later config changes are kept too.
         self.save_hyperparameters({"cfg": _plain(self._cfg)})
@@ -110,6 +168,14 @@ class ModelPT(pl.LightningModule):
     def build_dataloader(self, cfg: DictConfig | dict, split: str) -> DataLoader:
         """Wrap :meth:`build_dataset` in a ``DataLoader`` configured from the same section.
 
+        The training loader draws its order from a
+        :class:`~atommic_core.training_data.ResumableSampler` (a permutation per ``(seed,
+        epoch)``, seed = the split's ``seed`` or the run's) and its own generator, so that an
+        interrupted run resumes with exactly the batches it would have seen. A dataset with an
+        ``example_groups`` attribute (one key per example, e.g. its volume) gets a
+        :class:`~atommic_core.distributed.GroupedDistributedSampler` outside training, so
+        that under DDP each group is evaluated whole on one rank and exactly once.
+
         Args:
             cfg: Split config; loader keys are ``batch_size``, ``num_workers``, ``shuffle``
                 (default: True for train only), ``pin_memory``, ``drop_last``,
@@ -128,6 +194,21 @@ class ModelPT(pl.LightningModule):
         generator = None
         if cfg.get("seed") is not None:
             generator = torch.Generator().manual_seed(int(cfg.seed))
+        groups = getattr(dataset, "example_groups", None)
+        if split == "train" and not isinstance(dataset, IterableDataset):
+            from atommic_core.training_data import ResumableDataLoader, ResumableSampler
+
+            seed = int(cfg.seed) if cfg.get("seed") is not None else torch.initial_seed()
+            sampler = ResumableSampler(len(dataset), seed, shuffle, kwargs.get("batch_size", 1),
+                                       bool(kwargs.get("drop_last", False)))
+            return ResumableDataLoader(dataset, sampler=sampler, collate_fn=self.collate_fn(split),
+                              generator=torch.Generator().manual_seed(seed), **kwargs)
+        if split != "train" and groups is not None:
+            from atommic_core.distributed import GroupedDistributedSampler
+
+            kwargs.pop("drop_last", None)  # a dropped example would leave a group incomplete
+            return DataLoader(dataset, sampler=GroupedDistributedSampler(groups),
+                              collate_fn=self.collate_fn(split), **kwargs)
         return DataLoader(dataset, shuffle=shuffle, collate_fn=self.collate_fn(split),
                           generator=generator, **kwargs)
 
@@ -154,11 +235,46 @@ class ModelPT(pl.LightningModule):
             setup(self.cfg[_SPLIT_KEYS[split]])
         return self._loaders[split] if self._loaders[split] is not None else []
 
+    def check_data(self, command: str) -> None:
+        """Build now the loaders ``command`` will use, so bad data fails early (and once).
+
+        The CLI calls this before it creates a run folder: a missing or corrupt file is then
+        one error line and leaves nothing behind. The loaders are kept for Lightning.
+
+        The first item of each split is read too, so a transform option that does not fit
+        the data (a crop larger than the image, say) is found now as well.
+
+        Args:
+            command: ``"train"`` (train, validation and test data), ``"test"`` or
+                ``"predict"``.
+
+        Raises:
+            ConfigError: A transform rejected the first item (the message names the split).
+        """
+        splits = {"train": ("train", "validation", "test"), "test": ("test",),
+                  "predict": ("predict",)}.get(command, ())
+        for split in splits:
+            loader = self._loader(split)
+            dataset = getattr(loader, "dataset", None)
+            if dataset is not None and not isinstance(dataset, IterableDataset) and len(dataset):
+                _read_first_item(dataset, split)
+
     def train_dataloader(self) -> DataLoader:  # noqa: D102 - Lightning hook
         loader = self._loader("train")
         if not loader:
             raise ConfigError("no training data: set model.train_ds in the config")
+        from atommic_core.training_data import ResumableDataLoader, resume_loader
+
+        if isinstance(loader, ResumableDataLoader):
+            loader.progress = self._train_progress
+        if self._resume_progress is not None:  # Lightning asks after restoring a checkpoint
+            resume_loader(loader, **self._resume_progress)
+            self._resume_progress = None
         return loader
+
+    def on_train_epoch_start(self) -> None:
+        """Tell a training dataset with ``set_epoch`` the epoch (per-item randomness)."""
+        _set_dataset_epoch(self._loaders.get("train"), self.current_epoch)
 
     def val_dataloader(self) -> DataLoader | list:  # noqa: D102 - Lightning hook
         return self._loader("validation")
@@ -212,19 +328,50 @@ class ModelPT(pl.LightningModule):
         """
         checkpoint.setdefault("hyper_parameters", {})["cfg"] = _plain(self.archive_config(
             with_artifact_references=False))
+        if self._trainer is not None and self.trainer.state.fn == "fit":
+            checkpoint[_PROGRESS_KEY] = self._train_progress()
+            checkpoint[_RNG_KEY] = _rng_states()
+
+    def _train_progress(self) -> dict[str, int]:
+        """The epoch and how many of its batches the weights have taken a step on."""
+        loop = self.trainer.fit_loop
+        # The batch counter belongs to the last epoch started; ``current_epoch`` already
+        # counts an epoch whose end hooks are running (end-of-epoch checkpoints).
+        epoch = max(int(loop.epoch_progress.current.started) - 1, 0)
+        done = int(loop.epoch_loop.batch_progress.current.processed)
+        return {"epoch": epoch, "batches_done": done}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resume the training data exactly where the checkpoint left it (and the RNGs).
+
+        Args:
+            checkpoint: The checkpoint dict Lightning loaded.
+        """
+        progress = checkpoint.get(_PROGRESS_KEY)
+        if progress is not None:
+            self._resume_progress = {"epoch": int(progress["epoch"]),
+                                     "batches_done": int(progress["batches_done"])}
+        if checkpoint.get(_RNG_KEY) is not None:
+            _set_rng_states(checkpoint[_RNG_KEY])
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """Callbacks the config asks for: :class:`FreezeUpdates` when ``freeze_updates.enabled``.
+        """Callbacks every model gets, plus those its config asks for.
+
+        :class:`~atommic_core.callbacks.FiniteGuard` (stop at a non-finite loss) always;
+        :class:`FreezeUpdates` when ``freeze_updates.enabled``.
 
         Returns:
             A list of callbacks Lightning adds to any ``Trainer.fit``.
         """
-        freeze_cfg = self.cfg.get("freeze_updates")
-        if freeze_cfg is None or not freeze_cfg.get("enabled", False):
-            return []
-        from atommic_core.model.freezing import FreezeUpdates
+        from atommic_core.callbacks.finite_guard import FiniteGuard
 
-        return [FreezeUpdates(freeze_cfg.get("modules") or {})]
+        callbacks: list[pl.Callback] = [FiniteGuard()]
+        freeze_cfg = self.cfg.get("freeze_updates")
+        if freeze_cfg is not None and freeze_cfg.get("enabled", False):
+            from atommic_core.model.freezing import FreezeUpdates
+
+            callbacks.append(FreezeUpdates(freeze_cfg.get("modules") or {}))
+        return callbacks
 
     # -- artifacts -----------------------------------------------------------------------
     def register_artifact(
@@ -351,6 +498,9 @@ class ModelPT(pl.LightningModule):
 
         Returns:
             The absolute path written.
+
+        Raises:
+            NonFiniteError: When a weight holds NaN or Inf (such a model is never shipped).
 
         Example:
             >>> model.save_to("varnet.atommic")  # doctest: +SKIP

@@ -19,7 +19,7 @@ import urllib.request
 import warnings
 
 from atommic_core.errors import AtommicError, UnknownNameError
-from atommic_core.model._archive import sha256_of_file
+from atommic_core.model._archive import default_file_mode, sha256_of_file
 from atommic_core.pretrained import PretrainedModelInfo
 
 __all__ = [
@@ -209,6 +209,7 @@ def fetch(info: PretrainedModelInfo, refresh_cache: bool = False) -> str:
     try:
         _copy_source(info.location, tmp)
         _verify(tmp, info)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

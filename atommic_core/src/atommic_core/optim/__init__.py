@@ -10,7 +10,7 @@ from typing import Any
 
 from atommic_core.errors import ConfigError
 
-__all__ = ["build_optimization"]
+__all__ = ["build_optimization", "check_optimization"]
 
 
 def build_optimization(model: Any, optim_cfg: Any) -> Any:
@@ -50,3 +50,47 @@ def build_optimization(model: Any, optim_cfg: Any) -> Any:
         return optimizer
     trainer = getattr(model, "_trainer", None)
     return {"optimizer": optimizer, "lr_scheduler": prepare_lr_scheduler(optimizer, sched, trainer)}
+
+
+def check_optimization(optim_cfg: Any) -> None:
+    """Build ``model.optim`` once on a dummy parameter and take one step, to check values.
+
+    Names and argument types are checked elsewhere; this catches values the optimizer or
+    scheduler itself rejects (``lr: -1e-3``, ``betas: [1.5, 0.9]``, a negative
+    ``warmup_ratio``...) while the config is validated, before a run folder exists.
+
+    Args:
+        optim_cfg: The ``model.optim`` section.
+
+    Raises:
+        ConfigError: One line naming the section and the class's own complaint.
+    """
+    import torch
+
+    from atommic_core.optim._args import to_plain_dict
+    from atommic_core.optim.lr_scheduler import prepare_lr_scheduler
+    from atommic_core.optim.optimizers import get_optimizer
+
+    cfg = to_plain_dict(optim_cfg)
+    name = cfg.pop("name", None)
+    sched = cfg.pop("sched", None)
+    param = torch.nn.Parameter(torch.zeros(1))
+    param.grad = torch.zeros(1)
+    where = "model.optim"
+    try:
+        optimizer = get_optimizer(name, **cfg)([param])
+        built = None
+        if sched:
+            where = "model.optim.sched"
+            sched = dict(to_plain_dict(sched))
+            if not (isinstance(sched.get("max_steps"), int) and sched["max_steps"] > 0):
+                sched["max_steps"] = 100  # known only at run time; any bound checks values
+            built = prepare_lr_scheduler(optimizer, sched)
+        optimizer.step()
+        if built is not None and not built["reduce_on_plateau"]:  # plateau: steps on a metric
+            built["scheduler"].step()
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, ZeroDivisionError, AssertionError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"{where}: {message}; hint: fix the value in {where}") from exc

@@ -38,6 +38,10 @@ def _steps_from(kind: str, steps: int | None, ratio: float | None, max_steps: in
     if steps is not None and ratio is not None:
         raise ConfigError(f"sched: set {kind}_steps or {kind}_ratio, not both (found "
                           f"{kind}_steps={steps}, {kind}_ratio={ratio}); hint: delete one")
+    if ratio is not None and not 0 <= ratio <= 1:
+        raise ConfigError(f"sched: expected 0 <= {kind}_ratio <= 1; found {ratio}")
+    if steps is not None and steps < 0:
+        raise ConfigError(f"sched: expected {kind}_steps >= 0; found {steps}")
     if ratio is not None:
         if max_steps is None:
             raise ConfigError(f"sched: {kind}_ratio={ratio} needs max_steps; found None")
@@ -78,7 +82,8 @@ class WarmupPolicy(LRScheduler):
         last_epoch: Index of the last step done; ``-1`` starts a new schedule.
 
     Raises:
-        ConfigError: If both ``warmup_steps`` and ``warmup_ratio`` are set.
+        ConfigError: If both ``warmup_steps`` and ``warmup_ratio`` are set, a ratio is
+            outside [0, 1], or a step count or ``min_lr`` is negative.
     """
 
     def __init__(self, optimizer: Optimizer, *, warmup_steps: int | None = None,
@@ -86,6 +91,8 @@ class WarmupPolicy(LRScheduler):
                  min_lr: float = 0.0, last_epoch: int = -1) -> None:
         self.max_steps = max_steps
         self.warmup_steps = _steps_from("warmup", warmup_steps, warmup_ratio, max_steps)
+        if min_lr < 0:
+            raise ConfigError(f"sched: expected min_lr >= 0; found {min_lr}")
         self.min_lr = min_lr
         super().__init__(optimizer, last_epoch)
 

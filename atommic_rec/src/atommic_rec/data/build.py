@@ -24,11 +24,18 @@ Config keys (all optional except ``data_path``)::
     spatial_dims: [-2, -1]
     keep_kspace: false
     transforms: null                # a custom list replaces the default chain above
+
+With the model section (``model_cfg``), ``fft_centered``, ``fft_normalization``,
+``spatial_dims`` and ``coil_combination_method`` are the model's: a split section that leaves
+them out inherits them, and one that contradicts the value the model uses (its default when
+the model does not set an FFT key) is a ``ConfigError``, so data and network never disagree on
+the FFT convention.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +44,19 @@ from atommic_rec.data.slice_dataset import SliceDataset
 from atommic_rec.transforms import (
     Compose,
     Finalize,
+    Target,
     augment_transform_config,
     build_transforms,
 )
 
-__all__ = ["build_rec_dataset", "default_transform_config"]
+__all__ = ["MODEL_KEYS", "build_rec_dataset", "default_transform_config", "inherit_model_keys"]
 
+# Keys the data transforms share with the model -> the model's default (None: no default,
+# e.g. VarNet ignores coil_combination_method, so only a value the model sets is inherited).
+MODEL_KEYS: dict[str, Any] = {"fft_centered": True, "fft_normalization": "ortho",
+                              "spatial_dims": [-2, -1], "coil_combination_method": None}
+_SECTIONS = {"train": "train_ds", "validation": "validation_ds", "val": "validation_ds",
+             "test": "test_ds", "predict": "predict_ds"}
 _SPLIT_DIRS = {"train": ("train",), "validation": ("val", "validation", "valid"),
                "val": ("val", "validation", "valid"), "test": ("test",),
                "predict": ("test", "predict")}
@@ -81,18 +95,71 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
     return chain
 
 
-def build_rec_dataset(cfg: Mapping[str, Any], split: str) -> SliceDataset:
+def inherit_model_keys(cfg: Mapping[str, Any], model_cfg: Mapping[str, Any] | None,
+                       split: str) -> dict[str, Any]:
+    """The split config with the :data:`MODEL_KEYS` of the model section filled in.
+
+    Args:
+        cfg: The split section.
+        model_cfg: The model section (None: ``cfg`` as is).
+        split: The split name, for error messages.
+
+    Returns:
+        A shallow copy of ``cfg`` where every key the model uses is set to the model's value.
+
+    Raises:
+        ConfigError: A split value contradicts the model's.
+    """
+    merged = {key: cfg[key] for key in cfg}
+    if model_cfg is None:
+        return merged
+    for key, default in MODEL_KEYS.items():
+        model_value = model_cfg.get(key)
+        model_value = default if model_value is None else model_value
+        if model_value is None:
+            continue
+        if merged.get(key) is None:  # ZeroFilled spells SENSE/RSS; transforms want lower case
+            merged[key] = model_value.lower() if key == "coil_combination_method" else model_value
+        elif _canonical(key, merged[key]) != _canonical(key, model_value):
+            section = _SECTIONS.get(split, f"{split}_ds")
+            set_by = "" if model_cfg.get(key) is not None else " (its default)"
+            raise ConfigError(
+                f"{section}.{key}={_plain(merged[key])!r} contradicts "
+                f"model.{key}={_plain(model_value)!r}{set_by}; expected the same value, since "
+                f"data and model must agree; hint: drop {key} from {section} (it inherits the "
+                f"model's) or set model.{key}")
+    return merged
+
+
+def _canonical(key: str, value: Any) -> Any:
+    if key == "spatial_dims":
+        return tuple(int(d) for d in value) if isinstance(value, Sequence) else value
+    if key == "fft_normalization":
+        return "backward" if str(value) == "none" else str(value)  # "none" is torch's default
+    return str(value).lower() if isinstance(value, str) else value
+
+
+def _plain(value: Any) -> Any:
+    return [int(v) for v in value] if isinstance(value, Sequence) and \
+        not isinstance(value, str) else value
+
+
+def build_rec_dataset(cfg: Mapping[str, Any], split: str,
+                      model_cfg: Mapping[str, Any] | None = None) -> SliceDataset:
     """Build the dataset of one split from its config section.
 
     Args:
         cfg: The ``train_ds``/``validation_ds``/``test_ds``/``predict_ds`` section.
         split: ``train``, ``validation``, ``test`` or ``predict`` (validation/test masks are
             deterministic per file name unless ``use_seed`` says otherwise).
+        model_cfg: The model section: the split inherits its FFT options and coil combination
+            (see :func:`inherit_model_keys`).
 
     Returns:
         A :class:`SliceDataset` whose items are the REC sample dict (see
         :class:`~atommic_rec.transforms.Finalize`).
     """
+    cfg = inherit_model_keys(cfg, model_cfg, split)
     data_path = cfg.get("data_path")
     if data_path is None:
         raise ConfigError(f"{split} dataset: expected 'data_path' (a folder of .h5 files or a "
@@ -114,7 +181,21 @@ def build_rec_dataset(cfg: Mapping[str, Any], split: str) -> SliceDataset:
                         volume_sample_rate=cfg.get("volume_sample_rate"),
                         seed=int(cfg.get("seed", 0) or 0),
                         skip_bad_files=bool(cfg.get("skip_bad_files", False)),
-                        target_keys=target_keys)
+                        target_keys=target_keys, target_transform=_target_part(transform))
+
+
+def _target_part(transform: Compose) -> Compose | None:
+    """A private copy of the transforms up to the ``Target`` one, for the volume max.
+
+    A copy, so its ``Mask`` draws from its own generator and leaves the training masks alone:
+    the computed target is exact for validation/test masks (fixed per file) and whenever it
+    does not depend on the mask (stored maps, RSS); with maps estimated from random training
+    masks it is the target of another draw.
+    """
+    for i, step in enumerate(transform.transforms):
+        if isinstance(step, Target):
+            return Compose(copy.deepcopy(transform.transforms[: i + 1]))
+    return None
 
 
 def _resolve_root(path: Path, split: str) -> Path:

@@ -2,9 +2,10 @@
 
 File layout (fastMRI): ``kspace`` ``[slices, coils, H, W]`` complex (or single-coil
 ``[slices, H, W]``); optional ``sensitivity_map`` (same shape), ``mask`` (``[W]``, ``[H, W]``,
-``[slices, W]`` or ``[slices, H, W]``), a target (``reconstruction_sense``,
-``reconstruction_rss`` or ``target``, ``[slices, H', W']``); attrs ``max``, ``norm``,
-``acquisition``, ``patient_id``.
+``[slices, W]`` or ``[slices, H, W]``; a ``[slices, W]`` mask with ``slices == H`` is read as
+``[H, W]`` points unless its attribute ``layout`` says ``slice_lines``), a target
+(``reconstruction_sense``, ``reconstruction_rss`` or ``target``, ``[slices, H', W']``); attrs
+``max``, ``norm``, ``acquisition``, ``patient_id``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from atommic_core.errors import AtommicError
+from atommic_core.errors import AtommicError, DataSkipWarning
 
 __all__ = ["DataFileError", "SliceDataset", "VolumeInfo", "list_files"]
 
@@ -80,6 +81,11 @@ class SliceDataset(Dataset):
     ``[1, H, W]``), ``target`` (float32 ``[H', W']``), plus ``max_value`` (target volume max, NaN
     if unknown), ``fname`` (file base name) and ``slice_idx``, passed through ``transform``.
 
+    ``max_value`` is the fastMRI attribute ``max`` for a ``reconstruction_rss`` target, else
+    the maximum of the stored target volume. A file without a stored target gets the maximum
+    of ``target_transform(slice)["target"]`` over all its slices (every slice, whatever
+    ``sample_rate`` keeps), computed once per volume and process.
+
     Args:
         root: Folder of ``.h5`` files, a list file, or a sequence of paths.
         transform: Callable ``sample -> sample`` (e.g. a
@@ -87,11 +93,15 @@ class SliceDataset(Dataset):
         sample_rate: Fraction of slices kept (random, from ``seed``).
         volume_sample_rate: Fraction of volumes kept instead (not both).
         seed: Seed of the sub-sampling.
-        skip_bad_files: Skip bad files with a warning instead of raising.
+        skip_bad_files: Skip bad files with a warning instead of raising; this also reads
+            every value once at construction to skip files holding NaN/Inf (otherwise a
+            non-finite slice is a ``DataFileError`` naming file and slice when it is read).
         target_keys: Target dataset names, first found wins.
         kspace_key: Name of the k-space dataset.
         sensitivity_key: Name of the sensitivity-map dataset.
         mask_key: Name of the mask dataset.
+        target_transform: The part of ``transform`` that makes ``target`` (a private copy:
+            crop, mask, maps, target), used only for ``max_value`` of files without a target.
     """
 
     def __init__(self, root: str | os.PathLike | Sequence[str | os.PathLike],
@@ -99,7 +109,9 @@ class SliceDataset(Dataset):
                  sample_rate: float = 1.0, volume_sample_rate: float | None = None,
                  seed: int = 0, skip_bad_files: bool = False,
                  target_keys: Sequence[str] = DEFAULT_TARGET_KEYS, kspace_key: str = "kspace",
-                 sensitivity_key: str = "sensitivity_map", mask_key: str = "mask") -> None:
+                 sensitivity_key: str = "sensitivity_map", mask_key: str = "mask",
+                 target_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+                 ) -> None:
         if volume_sample_rate is not None and sample_rate != 1.0:
             raise ValueError("SliceDataset: expected sample_rate or volume_sample_rate, not both; "
                              f"found {sample_rate} and {volume_sample_rate}")
@@ -107,9 +119,11 @@ class SliceDataset(Dataset):
         if not 0 < rate <= 1:
             raise ValueError(f"SliceDataset: expected a sample rate in (0, 1]; found {rate}")
         self.transform = transform
+        self.target_transform = target_transform
         self.keys = {"kspace": kspace_key, "maps": sensitivity_key, "mask": mask_key}
         self.target_keys = tuple(target_keys)
         rng = np.random.default_rng(seed)
+        self._scan_values = bool(skip_bad_files)  # read every value once to find NaN/Inf
         self.volumes = self._check_all(list_files(root), skip_bad_files)
         if volume_sample_rate is not None:
             keep = max(round(len(self.volumes) * volume_sample_rate), 1)
@@ -134,7 +148,7 @@ class SliceDataset(Dataset):
             except DataFileError as exc:
                 if not skip:
                     raise
-                warnings.warn(f"skipping bad file: {exc}", stacklevel=3)
+                warnings.warn(f"skipping bad file: {exc}", DataSkipWarning, stacklevel=3)
         if not volumes:
             raise DataFileError(f"SliceDataset: expected at least one valid .h5 file; found "
                                 f"{len(paths)} file(s), none usable")
@@ -179,11 +193,15 @@ class SliceDataset(Dataset):
             _touch(target)
         mask_layout = None
         if self.keys["mask"] in f:
-            mask_layout = _mask_layout(f[self.keys["mask"]].shape, slices, grid)
-            if mask_layout is None:
-                raise bad(f"expected {self.keys['mask']!r} of shape [W], [H, W], [slices, W] or "
-                          f"[slices, H, W] for k-space {kspace.shape}; "
-                          f"found {f[self.keys['mask']].shape}")
+            try:
+                mask_layout = _mask_layout(f[self.keys["mask"]], slices, grid)
+            except ValueError as exc:
+                raise bad(f"{self.keys['mask']!r} for k-space {kspace.shape}: {exc}") from None
+        if self._scan_values:
+            for name in (key, self.keys["maps"] if has_maps else None, target_key):
+                count = _non_finite_dataset(f[name]) if name is not None else 0
+                if count:
+                    raise bad(f"{name!r} holds {count} NaN/Inf value(s)")
         attrs = {k: _plain_attr(v) for k, v in f.attrs.items()}
         max_value = float(attrs["max"]) if target_key == "reconstruction_rss" and \
             "max" in attrs else math.nan
@@ -202,31 +220,49 @@ class SliceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.examples)
 
+    @property
+    def example_groups(self) -> list[int]:
+        """The volume of each example: under DDP each volume is evaluated whole on one rank."""
+        return [vol for vol, _ in self.examples]
+
     def __getitem__(self, index: int) -> Any:
         """The sample of example ``index`` (a dict, or what ``transform`` returns)."""
         vol, slice_idx = self.examples[index]
-        info = self.volumes[vol]
+        sample = self._read(vol, slice_idx)
+        sample["max_value"] = self._max_value(vol)
+        return sample if self.transform is None else \
+            self._apply(self.transform, sample, vol, slice_idx)
+
+    def _apply(self, transform: Callable[[dict[str, Any]], Any], sample: dict[str, Any],
+               vol: int, slice_idx: int) -> Any:
         try:
-            sample = self._read(vol, info, slice_idx)
-        except (OSError, KeyError, ValueError, RuntimeError) as exc:
-            raise DataFileError(f"{info.path}: failed to read slice {slice_idx}: {exc}") from exc
-        if self.transform is None:
-            return sample
-        try:
-            return self.transform(sample)
+            return transform(sample)
         except ValueError as exc:
             if type(exc) is not ValueError:
                 raise
-            raise ValueError(f"{info.path.name} slice {slice_idx}: {exc}") from exc
+            raise ValueError(f"{self.volumes[vol].path.name} slice {slice_idx}: {exc}") from exc
 
-    def _read(self, vol: int, info: VolumeInfo, slice_idx: int) -> dict[str, Any]:
+    def _read(self, vol: int, slice_idx: int) -> dict[str, Any]:
+        info = self.volumes[vol]
+        try:
+            sample = self._read_slice(vol, info, slice_idx)
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            raise DataFileError(f"{info.path}: failed to read slice {slice_idx}: {exc}") from exc
+        for key in ("kspace", "sensitivity_maps", "target"):  # cheap: one slice
+            bad = _non_finite(sample.get(key))
+            if bad:
+                raise DataFileError(f"{info.path}: slice {slice_idx}: {key} holds {bad} NaN/Inf "
+                                    "value(s); hint: fix or remove the file, or set "
+                                    "skip_bad_files: true to skip files with non-finite data")
+        return sample
+
+    def _read_slice(self, vol: int, info: VolumeInfo, slice_idx: int) -> dict[str, Any]:
         f = self._file(vol)
         kspace = _complex(f[self.keys["kspace"]][slice_idx])
         sample: dict[str, Any] = {
             "kspace": kspace if info.multicoil else kspace.unsqueeze(0),
             "fname": info.path.name,
             "slice_idx": slice_idx,
-            "max_value": self._max_value(vol, info),
         }
         if info.has_maps:
             maps = _complex(f[self.keys["maps"]][slice_idx])
@@ -238,13 +274,24 @@ class SliceDataset(Dataset):
             sample["mask"] = _read_mask(f[self.keys["mask"]], info.mask_layout, slice_idx)
         return sample
 
-    def _max_value(self, vol: int, info: VolumeInfo) -> float:
-        if not math.isnan(info.max_value) or info.target_key is None:
+    def _max_value(self, vol: int) -> float:
+        info = self.volumes[vol]
+        if not math.isnan(info.max_value):
             return info.max_value
-        if vol not in self._volume_max:  # read the (small) target volume once per process
-            target = np.asarray(self._file(vol)[info.target_key])
-            self._volume_max[vol] = float(np.abs(target).max())
+        if vol not in self._volume_max:  # once per volume and process
+            if info.target_key is not None:  # the (small) stored target volume
+                target = np.asarray(self._file(vol)[info.target_key])
+                self._volume_max[vol] = float(np.abs(target).max())
+            elif self.target_transform is not None:
+                self._volume_max[vol] = max(self._computed_target_max(vol, s)
+                                            for s in range(info.num_slices))
+            else:
+                return math.nan
         return self._volume_max[vol]
+
+    def _computed_target_max(self, vol: int, slice_idx: int) -> float:
+        sample = {**self._read(vol, slice_idx), "max_value": math.nan}
+        return float(self._apply(self.target_transform, sample, vol, slice_idx)["target"].max())
 
     def close(self) -> None:
         """Close the open file handles of this process."""
@@ -256,6 +303,22 @@ class SliceDataset(Dataset):
         state = dict(self.__dict__)
         state["_handles"] = {}  # h5py handles do not pickle; workers reopen lazily
         return state
+
+
+def _non_finite(value: Any) -> int:
+    """Number of NaN/Inf entries of a tensor (0 for None)."""
+    if not isinstance(value, torch.Tensor):
+        return 0
+    return int((~torch.isfinite(value)).sum())
+
+
+def _non_finite_dataset(dataset: h5py.Dataset) -> int:
+    """Number of NaN/Inf entries of an HDF5 dataset, read one leading index at a time."""
+    if dataset.dtype.kind not in "fc":
+        return 0
+    if dataset.ndim == 0:
+        return int((~np.isfinite(dataset[()])).sum())
+    return sum(int((~np.isfinite(dataset[i])).sum()) for i in range(dataset.shape[0]))
 
 
 def _touch(dataset: h5py.Dataset) -> None:
@@ -273,11 +336,34 @@ def _plain_attr(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _mask_layout(shape: tuple[int, ...], slices: int, grid: tuple[int, int]) -> str | None:
+_MASK_LAYOUTS = {"lines": "[W]", "points": "[H, W]", "slice_lines": "[slices, W]",
+                "slice_points": "[slices, H, W]"}
+
+
+def _mask_layout(dataset: h5py.Dataset, slices: int, grid: tuple[int, int]) -> str:
+    """The layout of a stored mask, from its ``layout`` attribute or else its shape.
+
+    A ``[slices, W]`` per-slice line mask with ``slices == H`` has the shape of a ``[H, W]``
+    point mask; the shape alone reads it as points (the common case), and an attribute
+    ``layout = "slice_lines"`` on the dataset says otherwise.
+    """
     h, w = grid
-    layouts = {(w,): "lines", (h, w): "points", (slices, w): "slice_lines",
-               (slices, h, w): "slice_points"}
-    return layouts.get(tuple(shape))
+    shapes = {"lines": (w,), "points": (h, w), "slice_lines": (slices, w),
+              "slice_points": (slices, h, w)}
+    shape = tuple(dataset.shape)
+    stated = _plain_attr(dataset.attrs["layout"]) if "layout" in dataset.attrs else None
+    if stated is None:
+        found = [name for name, expected in shapes.items() if expected == shape]
+        if found:
+            return found[0]  # "points" before "slice_lines": see the docstring
+        raise ValueError(f"expected shape {', '.join(_MASK_LAYOUTS.values())}; found {shape}")
+    if stated not in shapes:
+        raise ValueError(f"attribute layout: expected one of {', '.join(shapes)}; "
+                         f"found {stated!r}")
+    if shapes[stated] != shape:
+        raise ValueError(f"attribute layout={stated!r}: expected shape "
+                         f"{_MASK_LAYOUTS[stated]} = {shapes[stated]}; found {shape}")
+    return stated
 
 
 def _read_mask(dataset: h5py.Dataset, layout: str, slice_idx: int) -> torch.Tensor:

@@ -8,7 +8,8 @@ import numpy as np
 
 from atommic_rec.masks.base import MaskFunc, center_slice
 
-__all__ = ["Equispaced1DMaskFunc", "Gaussian1DMaskFunc", "Random1DMaskFunc"]
+__all__ = ["Equispaced1DMaskFunc", "Gaussian1DMaskFunc", "Random1DMaskFunc", "gaussian_fill",
+           "lattice_fill", "lattice_spacing"]
 
 
 def _center_lines(width: int, center_fraction: float) -> np.ndarray:
@@ -39,9 +40,11 @@ class Random1DMaskFunc(MaskFunc):
 
 
 class Equispaced1DMaskFunc(MaskFunc):
-    """fastMRI equispaced lines: centre plus every ``r``-th line from a random offset.
+    """Equispaced lines: centre plus one line every ``s`` (fractional) from a random phase.
 
-    The spacing ``r`` is adjusted for the centre lines so the total matches ``W / R``.
+    fastMRI's ``EquispacedMaskFractionFunc`` spacing ``s = R (W - n_c) / (W - n_c R)``, drawn
+    by :func:`lattice_fill`, which tunes ``s`` so the total is ``round(W / R)`` lines (fastMRI's
+    integer offset and rounded positions can miss it by a line or two).
 
     Args:
         accelerations: Nominal accelerations to choose from (one per call).
@@ -53,15 +56,8 @@ class Equispaced1DMaskFunc(MaskFunc):
                        center_fraction: float, rng: np.random.Generator) -> np.ndarray:
         """See :meth:`MaskFunc.sample_pattern`; returns bool ``[W]``."""
         width = shape[-1]
-        pattern = _center_lines(width, center_fraction)
-        num_low = int(pattern.sum())
-        if num_low * acceleration >= width:  # the centre alone reaches the target
-            return pattern
-        spacing = acceleration * (width - num_low) / (width - num_low * acceleration)
-        offset = int(rng.integers(0, max(round(spacing), 1)))
-        lines = np.around(np.arange(offset, width - 1, spacing)).astype(int)
-        pattern[lines[lines < width]] = True
-        return pattern
+        return lattice_fill(_center_lines(width, center_fraction), np.arange(width),
+                            acceleration, rng.random())
 
 
 class Gaussian1DMaskFunc(MaskFunc):
@@ -107,3 +103,51 @@ def gaussian_fill(pattern: np.ndarray, acceleration: float, std: float,
         pattern = pattern.copy()
         pattern.ravel()[rng.choice(free, size=extra, replace=False, p=p)] = True
     return pattern
+
+
+def lattice_spacing(size: int, num_center: int, acceleration: float) -> float:
+    """Spacing of a lattice that, added to ``num_center`` samples, gives ``size / R`` in all.
+
+    The lattice also falls on the centre (``num_center / s`` of its points), hence
+    ``s = R (size - n_c) / (size - n_c R)`` (fastMRI's adjusted acceleration).
+    """
+    return acceleration * (size - num_center) / (size - num_center * acceleration)
+
+
+def lattice_fill(pattern: np.ndarray, coords: np.ndarray, acceleration: float,
+                 phase: float) -> np.ndarray:
+    """Add the lattice ``mod(coords - phase * s, s) < 1`` to ``pattern``: ``size / R`` in all.
+
+    ``coords`` (broadcastable to ``pattern``) grows by 1 per pixel along the lattice
+    direction, so one pixel in every ``s`` is hit: where ``floor((coords - phase * s) / s)``
+    changes, for any real ``s >= 1``. ``s`` starts at :func:`lattice_spacing` and is tuned by
+    bisection (the hit count falls as ``s`` grows) to the target total.
+
+    Args:
+        pattern: Bool array with the fully sampled centre.
+        coords: Lattice coordinate of every pixel, e.g. ``arange(W)`` or ``x + shift * y``.
+        acceleration: Nominal acceleration ``R``.
+        phase: Offset as a fraction of ``s`` in ``[0, 1)`` (the random part of the draw).
+
+    Returns:
+        The new bool pattern (or ``pattern`` when its centre alone reaches the target).
+    """
+    num_center, target = int(pattern.sum()), round(pattern.size / acceleration)
+    if num_center >= target:
+        return pattern
+
+    def draw(s: float) -> np.ndarray:
+        return pattern | (np.mod(coords - phase * s, s) < 1)
+
+    spacing = lattice_spacing(pattern.size, num_center, acceleration)
+    best = draw(spacing)
+    low, high = max(spacing / 1.25, 1.0), spacing * 1.25
+    for _ in range(20):
+        if int(best.sum()) == target:
+            break
+        mid = 0.5 * (low + high)
+        candidate = draw(mid)
+        if abs(int(candidate.sum()) - target) < abs(int(best.sum()) - target):
+            best = candidate
+        low, high = (mid, high) if candidate.sum() > target else (low, mid)
+    return best

@@ -8,17 +8,18 @@ here, once.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import defaultdict
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from atommic_core import ModelPT
+from atommic_core.errors import ConfigError
 from atommic_rec.losses import build_loss, iterative_loss
-from atommic_rec.metrics import METRIC_NAMES, VolumeMetrics
+from atommic_rec.metrics import METRIC_NAMES, VolumeMetrics, get_convention
 from atommic_rec.models._outputs import (
     format_table,
     image_panel,
@@ -28,6 +29,8 @@ from atommic_rec.models._outputs import (
 )
 
 __all__ = ["ReconstructionModel"]
+
+LOG = logging.getLogger("atommic_core.rec")
 
 _COMPLEX_KEYS = ("masked_kspace", "sensitivity_maps", "initial_image")
 
@@ -44,13 +47,18 @@ class ReconstructionModel(ModelPT):
     ``fft_normalization`` (``ortho``), ``spatial_dims`` ([-2, -1]), ``reconstruction_loss``
     (``{l1: 1.0}``; e.g. ``{l1: 0.1, ssim: 0.9}``), ``intermediate_loss_weighting``
     (``logspace``, ``uniform`` or ``last``), ``log_images`` (validation panels per epoch, 2),
-    ``write_png`` (PNG previews with test/predict outputs, True) and ``compile`` (False:
-    ``torch.compile`` every U-Net in place; faster steps after a compile of about a minute).
+    ``write_png`` (PNG previews with test/predict outputs, True), ``compile`` (False:
+    ``torch.compile`` every U-Net in place; faster steps after a compile of about a minute)
+    and ``evaluation_convention`` (``fastmri`` or ``atommic``, see :mod:`atommic_rec.metrics`:
+    how ``val_*``/``test_*`` metrics and the test table score a volume). The last two are
+    ``evaluation_keys``: ``test``/``predict`` of a ``.atommic`` take them from the run's config.
 
     Args:
         cfg: The ``model`` section of the config.
         trainer: The Lightning trainer, if any.
     """
+
+    evaluation_keys = ("evaluation_convention", "write_png")
 
     def __init__(self, cfg: DictConfig | dict, trainer: Any = None) -> None:
         super().__init__(cfg, trainer)
@@ -64,6 +72,11 @@ class ReconstructionModel(ModelPT):
         self.loss_fn = build_loss(loss_cfg)
         self.intermediate_weighting = str(c.get("intermediate_loss_weighting", "logspace"))
         self.num_log_images = int(c.get("log_images", 2))
+        try:
+            self.convention = get_convention(c.get("evaluation_convention"))
+        except ValueError as exc:
+            raise ConfigError(f"model.{exc}; hint: set model.evaluation_convention=fastmri "
+                              "(the default) or atommic") from None
         self._metrics = {"val": VolumeMetrics(), "test": VolumeMetrics()}
         self._panels: list[tuple[str, torch.Tensor]] = []
         self.build_networks()
@@ -98,10 +111,14 @@ class ReconstructionModel(ModelPT):
 
     # -- data ------------------------------------------------------------------------------
     def build_dataset(self, cfg: DictConfig, split: str) -> Any:
-        """The fastMRI-layout dataset of :func:`atommic_rec.data.build_rec_dataset`."""
+        """The fastMRI-layout dataset of :func:`atommic_rec.data.build_rec_dataset`.
+
+        The split inherits the model's ``fft_*``, ``spatial_dims`` and
+        ``coil_combination_method`` (a contradicting split value is a ``ConfigError``).
+        """
         from atommic_rec.data import build_rec_dataset
 
-        return build_rec_dataset(cfg, split)
+        return build_rec_dataset(cfg, split, model_cfg=self.cfg)
 
     def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
                 mask: torch.Tensor, initial_image: torch.Tensor) -> torch.Tensor:
@@ -151,7 +168,8 @@ class ReconstructionModel(ModelPT):
         recon = self.reconstruct(batch)[-1].abs().float()
         loss = self.loss_fn(recon, target)
         self.log(f"{stage}_loss", loss, sync_dist=True, batch_size=target.shape[0])
-        self._metrics[stage].update(batch["fname"], _as_list(batch["slice_idx"]), target, recon)
+        self._metrics[stage].update(batch["fname"], _as_list(batch["slice_idx"]), target, recon,
+                                    batch.get("scale"))
         if stage == "val" and len(self._panels) < self.num_log_images:
             self._panels.append((f"{batch['fname'][0]}/{_as_list(batch['slice_idx'])[0]}",
                                  image_panel(target[0], recon[0])))
@@ -165,19 +183,48 @@ class ReconstructionModel(ModelPT):
         """Logs ``test_loss`` and collects slices for the metrics table."""
         return self._eval_step(batch, "test")
 
-    def _log_metrics(self, stage: str) -> dict[str, dict[str, float]]:
-        per_volume = self._metrics[stage].compute()
-        if per_volume:
-            for name in METRIC_NAMES:
-                value = float(np.mean([m[name] for m in per_volume.values()]))
-                self.log(f"{stage}_{name}", value, sync_dist=True)
-        return per_volume
+    def _is_global_zero(self) -> bool:
+        return self._trainer is None or self._trainer.is_global_zero
+
+    def _gather_volume_metrics(self, stage: str) -> dict[str, dict[str, float]]:
+        """Per-volume metrics of every rank (collective: every rank calls it).
+
+        Under DDP the dataset's ``example_groups`` give each volume whole to one rank, so each
+        rank scores complete volumes and the gathered dict is exact and the same everywhere.
+        """
+        from atommic_core.distributed import all_gather_objects
+
+        merged: dict[str, dict[str, float]] = {}
+        split = set()
+        for part in all_gather_objects(self._metrics[stage].compute(self.convention)):
+            split.update(name for name in part if name in merged)
+            merged.update(part)
+        if split and self._is_global_zero():
+            LOG.warning("%s metrics: volume(s) %s were split across processes and are scored "
+                        "from part of their slices; hint: give the dataset example_groups (the "
+                        "volume of each example) for exact distributed evaluation", stage,
+                        ", ".join(sorted(split)))
+        return merged
+
+    def _log_metrics(self, stage: str) -> list[dict[str, Any]]:
+        """Per-volume rows (sorted by file name) plus a MEAN row; logs ``<stage>_<metric>``.
+
+        Every rank logs the same gathered means (``sync_dist`` only keeps Lightning quiet).
+        """
+        per_volume = self._gather_volume_metrics(stage)
+        rows = [{"fname": name, **m} for name, m in sorted(per_volume.items())]
+        if not rows:
+            return []
+        mean = self.convention.mean(rows)
+        for name in METRIC_NAMES:
+            self.log(f"{stage}_{name}", mean[name], sync_dist=True)
+        return [*rows, {"fname": "MEAN", "slices": sum(r["slices"] for r in rows), **mean}]
 
     def on_validation_epoch_end(self) -> None:
         """Log per-volume ``val_ssim``/``val_psnr``/``val_nmse`` and image panels."""
         self._log_metrics("val")
         self._metrics["val"].reset()
-        if self._panels and self.trainer is not None and self.trainer.is_global_zero:
+        if self._panels and self._trainer is not None and self._trainer.is_global_zero:
             self._log_panels()
         self._panels.clear()
 
@@ -194,19 +241,21 @@ class ReconstructionModel(ModelPT):
 
     def on_test_epoch_end(self) -> None:
         """Log ``test_*`` metrics; print and write the per-volume table (and PNG panels)."""
-        per_volume = self._log_metrics("test")
-        rows = [{"fname": name, **m} for name, m in sorted(per_volume.items())]
-        if rows:
-            rows.append({"fname": "MEAN", **{k: float(np.mean([r[k] for r in rows]))
-                                             for k in METRIC_NAMES}})
-            print(f"\n{type(self).__name__} test metrics (per volume, fastMRI convention):")
+        rows = self._log_metrics("test")
+        if rows and self._is_global_zero():
+            print(f"\n{type(self).__name__} test metrics ({self.convention.header()}):")
             print(format_table(rows))
-        if rows and self.output_dir and self.trainer is not None and self.trainer.is_global_zero:
+        if rows and self.output_dir and self._is_global_zero():
             os.makedirs(self.output_dir, exist_ok=True)
-            path = write_metrics_csv(os.path.join(self.output_dir, "metrics.csv"), rows)
-            print(f"metrics table: {path}")
-            if self.cfg.get("write_png", True):
-                self._write_test_previews(os.path.join(self.output_dir, "previews"))
+            path = write_metrics_csv(os.path.join(self.output_dir, "metrics.csv"),
+                                     [{**r, "convention": self.convention.name} for r in rows])
+            mean = rows[-1]
+            LOG.info("test: %d volume(s), %s; MEAN SSIM %.4f, PSNR %.2f dB, NMSE %.4f; table %s",
+                     len(rows) - 1, self.convention.header(), mean["ssim"], mean["psnr"],
+                     mean["nmse"], path)
+        if rows and self.output_dir and self.cfg.get("write_png", True):
+            # each rank holds whole, distinct volumes: it writes their previews
+            self._write_test_previews(os.path.join(self.output_dir, "previews"))
         self.test_results = rows
         self._metrics["test"].reset()
 

@@ -29,7 +29,8 @@ class CIRIM(ReconstructionModel):
     Config: ``num_cascades`` (5), ``time_steps`` (8), ``recurrent_layer`` (``IndRNN`` or
     ``GRU``), the ATOMMIC layer lists ``conv_filters``, ``conv_kernels``, ``conv_dilations``,
     ``conv_bias``, ``recurrent_filters``, ``recurrent_kernels``, ``recurrent_dilations``,
-    ``recurrent_bias``, ``sigma`` (1.0), ``memory_efficient`` (True: recompute cascades and time
+    ``recurrent_bias``, ``sigma`` (1.0, > 0: the likelihood gradient is divided by
+    ``sigma^2``), ``memory_efficient`` (True: recompute cascades and time
     steps in the backward pass, so activations of only one time step are stored at a time),
     ``phase_equivariant`` (False: exact equivariance to a global phase of the data, see
     :class:`~atommic_rec.nets.CIRIMNet`).
@@ -45,6 +46,9 @@ class CIRIM(ReconstructionModel):
         lists = {k: tuple(c.get(k, v)) for k, v in _LISTS.items()}
         cascades = self.fixed_cascades or int(c.get("num_cascades", 5))
         self.sigma = float(c.get("sigma", 1.0))
+        if not self.sigma > 0:
+            raise ValueError(f"{type(self).__name__}: expected model.sigma > 0 (the noise "
+                             f"standard deviation of the likelihood); found {self.sigma}")
         efficient = bool(c.get("memory_efficient", True))
         self.net = CIRIMNet(cascades, checkpoint_cascades=efficient and cascades > 1,
                             recurrent_layer=str(c.get("recurrent_layer", "IndRNN")),

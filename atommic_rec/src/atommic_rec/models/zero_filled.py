@@ -15,8 +15,13 @@ __all__ = ["ZeroFilled"]
 class ZeroFilled(ReconstructionModel):
     """The zero-filled baseline (no parameters: use it with ``test``/``predict`` only).
 
+    ``requires_training`` is False, so ``test``/``predict`` build it from the config without
+    ``model.restore_path``.
+
     Config: ``coil_combination_method``: ``SENSE`` (default, needs sensitivity maps) or ``RSS``.
     """
+
+    requires_training = False
 
     def build_networks(self) -> None:
         """Check the coil-combination method."""

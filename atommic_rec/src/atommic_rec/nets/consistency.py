@@ -51,19 +51,29 @@ def soft_data_consistency(kspace: torch.Tensor, masked_kspace: torch.Tensor, mas
 def log_likelihood_gradient(image: torch.Tensor, masked_kspace: torch.Tensor,
                             sensitivity_maps: torch.Tensor, mask: torch.Tensor,
                             sigma: float = 1.0, **fft_kw: Any) -> torch.Tensor:
-    """Gradient of the Gaussian log-likelihood ``A^H (A x - y) / sigma`` (RIM input).
+    """Gradient ``A^H (A x - y) / sigma^2`` of the Gaussian data term (the RIM's input).
+
+    With complex Gaussian noise of standard deviation ``sigma`` on the measured k-space,
+    ``-log p(y | x) = ||A x - y||^2 / (2 sigma^2) + const`` for ``A = M F S``; its gradient
+    (the one the RIM descends; Lonning et al., MedIA 2019; Karkalousos et al., PMB 2022, and
+    their mridc code) is this one. ATOMMIC 1.0.1 divides by ``max(sigma, 1)`` instead (marked
+    "TODO: check if we need this" there); the two agree only at ``sigma = 1``, the default.
 
     Args:
         image: Current estimate ``x``, complex64 [B, H, W].
         masked_kspace: Measured ``y``, complex64 [B, C, H, W].
         sensitivity_maps: Coil maps ``S``, complex64 [B, C, H, W].
         mask: Sampling mask, float, broadcastable to [B, C, H, W].
-        sigma: Noise level (values below 1 are clamped to 1, as in ATOMMIC).
+        sigma: Noise standard deviation (> 0) in the units of the (normalised) k-space.
         **fft_kw: ``centered``, ``normalization``, ``spatial_dims`` of the FFT.
 
     Returns:
         The gradient, complex64 [B, H, W].
     """
+    sigma = float(sigma)
+    if not sigma > 0:
+        raise ValueError(f"log_likelihood_gradient: expected sigma > 0 (the noise standard "
+                         f"deviation); found {sigma}; hint: set model.sigma to a positive value")
     residual = forward_operator(at_least_complex64(image), sensitivity_maps, mask, **fft_kw)
     grad = adjoint_operator(residual - masked_kspace, sensitivity_maps, mask, **fft_kw)
-    return grad / max(float(sigma), 1.0)
+    return grad / sigma**2

@@ -162,8 +162,10 @@ class Target(_CoilCombination):
     """Make ``target`` a float32 magnitude ``[H, W]``, computed from ``kspace`` if missing.
 
     YAML ``{name: target, method: sense}``. A computed target uses the fully sampled k-space:
-    ``|sum_c conj(S_c) F^-1 k_c|`` (sense) or the RSS of the coil images (rss). When the sample's
-    ``max_value`` is unknown (NaN), it becomes the slice maximum of the target.
+    ``|sum_c conj(S_c) F^-1 k_c|`` (sense) or the RSS of the coil images (rss). The dataset
+    gives ``max_value`` as the volume maximum (see
+    :class:`~atommic_rec.data.SliceDataset`'s ``target_transform``); only when it is unknown
+    (NaN, a dataset without one) does it fall back to the slice maximum of the target.
 
     Args:
         method: ``"sense"`` or ``"rss"``.

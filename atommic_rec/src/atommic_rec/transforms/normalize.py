@@ -44,7 +44,8 @@ class Normalize:
 
     YAML ``{name: normalize, method: max}``. The factor comes from ``initial_image`` (or the
     zero-filled RSS of ``masked_kspace``), i.e. only from acquired data, and is stored as
-    ``scale``: multiply outputs and targets by ``scale`` to get back to file units.
+    ``scale``: multiply outputs and targets by ``scale`` to get back to file units. When
+    ``target`` is scaled, so is ``max_value``, which stays in the units of ``target``.
 
     Args:
         method: ``"max"``, ``"minmax"``, ``"mean_std"`` or ``"none"``.
@@ -63,7 +64,7 @@ class Normalize:
         self.fft_kw = {"centered": bool(fft_centered), "normalization": fft_normalization}
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
-        """Scale the data and multiply the sample's ``scale`` (default 1) by the factor."""
+        """Scale the data (and ``max_value``); multiply the sample's ``scale`` by the factor."""
         sample = dict(sample)
         reference = sample.get("initial_image")
         if reference is None:
@@ -72,6 +73,8 @@ class Normalize:
         for key in self.keys:
             if sample.get(key) is not None:
                 sample[key] = sample[key] / factor
+        if "target" in self.keys and sample.get("max_value") is not None:
+            sample["max_value"] = float(sample["max_value"]) / factor
         sample["scale"] = float(sample.get("scale", 1.0)) * factor
         return sample
 

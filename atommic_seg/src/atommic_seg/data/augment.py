@@ -44,13 +44,15 @@ class Augmenter:
     Args:
         cfg: Mapping ``name -> params`` with names from :data:`KNOWN_AUGMENTATIONS`; a
             missing name is off.
+        complex_data: Image channels are (real, imaginary) pairs; gamma is then skipped (it
+            only makes sense for magnitudes).
 
     Call:
         ``augmenter(image, label, rng, label_has_channels)`` with image ``[C, *S]`` float32
         and label ``[*S]`` (int) or ``[C', *S]``; returns the augmented pair (same shapes).
     """
 
-    def __init__(self, cfg: Mapping[str, Any] | None) -> None:
+    def __init__(self, cfg: Mapping[str, Any] | None, complex_data: bool = False) -> None:
         cfg = dict(cfg or {})
         cfg.pop("enabled", None)
         unknown = sorted(set(cfg) - set(KNOWN_AUGMENTATIONS))
@@ -58,6 +60,7 @@ class Augmenter:
             raise ValueError(f"unknown augmentations {unknown}; expected some of "
                              f"{list(KNOWN_AUGMENTATIONS)}")
         self.cfg = {k: dict(v or {}) for k, v in cfg.items()}
+        self.complex_data = complex_data
 
     def __bool__(self) -> bool:
         return bool(self.cfg)
@@ -104,7 +107,7 @@ class Augmenter:
     def _intensity(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         p = self.cfg["intensity"]
         gamma = float(p.get("gamma", 0.0))
-        if gamma > 0 and image.shape[0] == 1:  # gamma only makes sense for magnitude images
+        if gamma > 0 and not self.complex_data:
             g = float(np.exp(rng.uniform(-gamma, gamma)))
             image = np.sign(image) * np.abs(image) ** g
         image = image * (1 + rng.uniform(-1, 1) * float(p.get("scale", 0.0)))

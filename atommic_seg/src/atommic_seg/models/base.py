@@ -10,17 +10,19 @@ Model config keys (besides the network's own)::
     num_classes: 4               # background included for multiclass
     label_mode: multiclass       # or multilabel (one sigmoid channel per class)
     complex_data: false          # complex images as 2 channels (real, imaginary)
+    context_slices: 0            # 2D: k neighbouring slices each side as channels (2.5D)
     normalization: max           # per volume: max, zscore or none
-    inference: {patch_size: [32, 64, 64], overlap: 0.5}   # optional sliding window
+    inference: {patch_size: [32, 64, 64], overlap: 0.5,   # optional sliding window
+                flip_tta: false}  # test/predict: average probabilities over in-plane flips
     class_names: [background, csf, gm, wm]
     loss: {dice: {weight: 1.0, include_background: false}, cross_entropy: 1.0}
     train_ds / validation_ds / test_ds / predict_ds:
       data_path: ...             # plus SegmentationDataset arguments and loader keys
+      skip_bad_files: false      # true: skip unreadable/inconsistent/non-finite cases
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from pathlib import Path
@@ -34,10 +36,12 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from atommic_core import ModelPT
+from atommic_core.distributed import all_gather_objects
 from atommic_core.errors import ConfigError
 from atommic_seg.data.dataset import SegmentationDataset
 from atommic_seg.losses import build_loss
 from atommic_seg.metrics import segmentation_metrics, summarize
+from atommic_seg.models.inference import flip_axes, flip_tta, sliding_window
 from atommic_seg.models.writers import (
     format_summary,
     write_label_volume,
@@ -82,7 +86,14 @@ class SegmentationModel(ModelPT):
         if self.label_mode not in ("multiclass", "multilabel"):
             raise ConfigError(f"model.label_mode must be multiclass or multilabel, found "
                               f"{self.label_mode!r}")
-        self.in_channels = 2 if c.get("complex_data", False) else 1
+        self.context_slices = int(c.get("context_slices", 0) or 0)
+        if self.context_slices < 0 or (self.context_slices and dims != 2):
+            raise ConfigError(f"model.context_slices needs a 2D model and k >= 0; found "
+                              f"{self.context_slices} with dimensionality {dims}")
+        #: channels per slice: 1 (magnitude) or 2 (real, imaginary)
+        self.slice_channels = 2 if c.get("complex_data", False) else 1
+        self.in_channels = self.slice_channels * (2 * self.context_slices + 1)
+        flip_axes((c.get("inference") or {}).get("flip_tta"), dims)  # fail early on bad axes
         names = c.get("class_names")
         self.class_names = (list(names) if names is not None
                             else [f"class_{i}" for i in range(self.num_classes)])
@@ -140,38 +151,35 @@ class SegmentationModel(ModelPT):
                 o, size=size, mode=mode, align_corners=False)[crop] for o in out]
         return out[crop]
 
-    def infer(self, image: torch.Tensor) -> torch.Tensor:
-        """Evaluation logits, by sliding window if ``model.inference.patch_size`` is set.
+    def infer(self, image: torch.Tensor, tta: bool = True) -> torch.Tensor:
+        """Evaluation logits, with the options of ``model.inference``.
 
-        Windows of ``patch_size`` (one size per spatial axis) overlap by
-        ``model.inference.overlap`` (default 0.5) and their logits are averaged.
+        ``patch_size`` (one size per spatial axis): sliding windows overlapping by ``overlap``
+        (default 0.5), logits averaged. ``flip_tta`` (``true`` = both in-plane axes, or a
+        list of axes such as ``[-1]``): probabilities averaged over flipped copies of the
+        input (see :func:`atommic_seg.models.inference.flip_tta`).
 
         Args:
             image: ``[B, C_in, *S]`` float32.
+            tta: Apply ``flip_tta`` if configured (test and predict do; validation does not,
+                so model selection stays cheap, as in nnU-Net).
 
         Returns:
             Logits ``[B, num_classes, *S]``.
         """
         opts = self.cfg.get("inference") or {}
         patch = opts.get("patch_size")
-        if not patch:
-            return self(image)
-        spatial = image.shape[2:]
-        patch = [min(int(p), n) for p, n in zip(patch, spatial, strict=True)]
-        overlap = float(opts.get("overlap", 0.5))
-        starts = []
-        for n, p in zip(spatial, patch, strict=True):
-            step = max(1, int(p * (1 - overlap)))
-            axis = list(range(0, n - p + 1, step))
-            starts.append(sorted({*axis, n - p}))
-        out = image.new_zeros(image.shape[0], self.num_classes, *spatial)
-        count = image.new_zeros(1, 1, *spatial)
-        for corner in itertools.product(*starts):
-            window = (slice(None), slice(None),
-                      *[slice(c, c + p) for c, p in zip(corner, patch, strict=True)])
-            out[window] += self(image[window])
-            count[window] += 1
-        return out / count
+
+        def whole(x: torch.Tensor) -> torch.Tensor:
+            if not patch:
+                return self(x)
+            return sliding_window(self, x, self.num_classes, list(patch),
+                                  float(opts.get("overlap", 0.5)))
+
+        axes = flip_axes(opts.get("flip_tta"), self.dimensionality) if tta else []
+        if not axes:
+            return whole(image)
+        return flip_tta(whole, image, axes, self.label_mode == "multilabel")
 
     # -- data ----------------------------------------------------------------------------
     def build_dataset(self, cfg: DictConfig, split: str) -> Dataset:
@@ -183,6 +191,7 @@ class SegmentationModel(ModelPT):
             raise ConfigError(f"model.{split}_ds.data_path is not set")
         kwargs = {k: cfg.get(k, self.cfg.get(k)) for k in _DATASET_KEYS}
         kwargs["dimensionality"] = self.dimensionality
+        kwargs["context_slices"] = self.context_slices  # the network's input channels
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         aug = cfg.get("augmentations") if split == "train" else None
         return SegmentationDataset(
@@ -191,12 +200,8 @@ class SegmentationModel(ModelPT):
             seed=int(cfg.get("seed", 0) or 0), cache_size=int(cfg.get("cache_size", 8)),
             require_labels=split != "predict", image_key=cfg.get("image_key"),
             label_key=cfg.get("label_key", "segmentation"),
-            crop_size=cfg.get("crop_size") if split == "train" else None)
-
-    def on_train_epoch_start(self) -> None:  # noqa: D102 - Lightning hook
-        loader = self._loaders.get("train")
-        if loader is not None and hasattr(loader.dataset, "set_epoch"):
-            loader.dataset.set_epoch(self.current_epoch)
+            crop_size=cfg.get("crop_size") if split == "train" else None,
+            skip_bad_files=bool(cfg.get("skip_bad_files", False)))
 
     # -- losses and labels ---------------------------------------------------------------
     def compute_loss(self, logits: torch.Tensor | list[torch.Tensor],
@@ -248,22 +253,29 @@ class SegmentationModel(ModelPT):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Logs ``val_loss``; accumulates counts for the epoch's ``val_dice``."""
-        logits = self.infer(batch["image"])
+        logits = self.infer(batch["image"], tta=False)
         loss = self.compute_loss(logits, batch["target"])
-        self.log("val_loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
+        self.log("val_loss", loss, prog_bar=True, batch_size=batch["image"].shape[0],
+                 sync_dist=True)
         counts = self._counts(self.to_labels(logits), batch["target"]).double().cpu()
         self._val_counts = counts if self._val_counts is None else self._val_counts + counts
 
     def on_validation_epoch_end(self) -> None:
-        """Logs ``val_dice``: mean foreground Dice over the epoch (absent classes skipped)."""
-        if self._val_counts is None:
+        """Logs ``val_dice``: mean foreground Dice over the epoch (absent classes skipped).
+
+        The counts are summed over DDP ranks first, so the value is that of the whole
+        validation set, the same on every rank.
+        """
+        parts = [c for c in all_gather_objects(self._val_counts) if c is not None]
+        self._val_counts = None
+        if not parts:
             return
-        tp, fp, fn = self._val_counts.unbind(1)
+        tp, fp, fn = torch.stack(parts).sum(0).unbind(1)
         first = 0 if self.label_mode == "multilabel" else 1
         den = (2 * tp + fp + fn)[first:]
         dice = (2 * tp[first:] / den)[den > 0]
-        self.log("val_dice", float(dice.mean()) if len(dice) else math.nan, prog_bar=True)
-        self._val_counts = None
+        self.log("val_dice", float(dice.mean()) if len(dice) else math.nan, prog_bar=True,
+                 sync_dist=True)  # equal on every rank; syncing only silences Lightning
 
     def _case_parts(self, batch: dict[str, Any], labels: torch.Tensor):
         """Yield ``(case, slice, labels, target, item)`` per item (CPU numpy arrays)."""
@@ -285,7 +297,9 @@ class SegmentationModel(ModelPT):
                 entry["targets"][slc] = tgt
             middle = n // 2 if slc >= 0 else -1
             if keep_image and slc == middle:
-                img = batch["image"][i].float()
+                # the slice itself, not its context_slices neighbours
+                k, c = self.context_slices, self.slice_channels
+                img = batch["image"][i, k * c:(k + 1) * c].float()
                 mag = img.square().sum(0).sqrt() if img.shape[0] > 1 else img[0]
                 entry["image"] = mag.cpu().numpy() if slc >= 0 else mag[mag.shape[0] // 2
                                                                         ].cpu().numpy()
@@ -313,11 +327,23 @@ class SegmentationModel(ModelPT):
                 self._test_rows.append({"case": case, "class": self.class_names[c], **values})
 
     def on_test_epoch_end(self) -> None:
-        """Write ``test_metrics_per_case.csv``, print the summary, log ``test_<metric>``."""
-        rows, self._test_rows, self._test_parts = self._test_rows, [], {}
+        """Write ``test_metrics_per_case.csv``, print the summary, log ``test_<metric>``.
+
+        Under DDP every rank holds whole cases (see ``example_groups``): the rows of all
+        ranks are gathered, global rank 0 prints and writes the files, and every rank logs
+        the same means.
+        """
+        gathered = all_gather_objects(self._test_rows)
+        self._test_rows, self._test_parts = [], {}
+        # case order as in one process (the dataset lists cases sorted by name)
+        rows = sorted((r for part in gathered for r in part), key=lambda r: r["case"])
         if not rows:
             return
         summary = summarize(rows)
+        for metric, value in summary["mean"].items():
+            self.log(f"test_{metric}", value, sync_dist=True)  # equal on every rank
+        if self._trainer is not None and not self.trainer.is_global_zero:
+            return
         folder = self.output_dir or (self.trainer.log_dir if self._trainer is not None
                                      else None)
         if folder:
@@ -328,8 +354,6 @@ class SegmentationModel(ModelPT):
         print(f"\nSegmentation test metrics ({len({r['case'] for r in rows})} cases, "
               "mean over cases; classes absent from both prediction and target skipped):")
         print(format_summary(summary))
-        for metric, value in summary["mean"].items():
-            self.log(f"test_{metric}", value)
 
     def on_predict_start(self) -> None:  # noqa: D102 - Lightning hook
         self._predict_parts = {}

@@ -29,14 +29,16 @@ def _unet_kwargs(cfg: DictConfig) -> dict:
             "num_pool_layers": int(cfg.get("num_pool_layers", 4)),
             "dropout": float(cfg.get("dropout", 0.0)),
             "norm": str(cfg.get("norm", "instance")),
-            "activation": str(cfg.get("activation", "leaky_relu"))}
+            "activation": str(cfg.get("activation", "leaky_relu")),
+            "deep_supervision_heads": int(cfg.get("deep_supervision_heads", 0))}
 
 
 class SegmentationUNet(SegmentationModel):
     """2D U-Net (Ronneberger, Fischer and Brox 2015, MICCAI, arXiv:1505.04597) on slices.
 
     Config: ``channels`` (32), ``num_pool_layers`` (4), ``dropout`` (0), ``norm``
-    (instance), ``activation`` (leaky_relu). Input ``[B, C_in, H, W]``.
+    (instance), ``activation`` (leaky_relu), ``deep_supervision_heads`` (0). Input
+    ``[B, C_in, H, W]``.
     """
 
     fixed_dimensionality = 2

@@ -15,6 +15,7 @@ from torch import nn
 __all__ = [
     "AttentionGate",
     "ConvBlock",
+    "DeepSupervisionHeads",
     "Down",
     "ResidualConvBlock",
     "Up",
@@ -243,3 +244,26 @@ class AttentionGate(nn.Module):
                                       align_corners=False)
         alpha = torch.sigmoid(self.psi(torch.relu(self.theta_x(x) + g)))
         return x * alpha
+
+
+class DeepSupervisionHeads(nn.ModuleList):
+    """1x1 convolution heads on coarser decoder levels, for deep supervision.
+
+    Deep supervision (Lee et al. 2015, AISTATS, "Deeply-supervised nets"; used by nnU-Net)
+    adds a loss on the logits of coarser decoder levels; the model upsamples them to the
+    input size and weights them 1/2, 1/4, ... (see ``SegmentationModel.compute_loss``).
+
+    Args:
+        dims: 2 or 3 spatial dimensions.
+        level_channels: Channels of decoder levels 1, 2, ... (one head each; level 0 is the
+            full-resolution output, which has the network's own head).
+        out_channels: Output channels (classes).
+    """
+
+    def __init__(self, dims: int, level_channels: Sequence[int], out_channels: int) -> None:
+        super().__init__(conv_nd(dims, c, out_channels, 1) for c in level_channels)
+
+    def outputs(self, logits: torch.Tensor, decoded: Sequence[torch.Tensor]
+                ) -> list[torch.Tensor]:
+        """``[logits, head_1(decoded[1]), ...]``; ``decoded[i]`` is decoder level ``i``."""
+        return [logits] + [head(decoded[level]) for level, head in enumerate(self, start=1)]

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from atommic_seg.nets.blocks import ConvBlock, ResidualConvBlock, Up, conv_nd
+from atommic_seg.nets.blocks import (
+    ConvBlock,
+    DeepSupervisionHeads,
+    ResidualConvBlock,
+    Up,
+    conv_nd,
+)
 
 __all__ = ["DynUNetND"]
 
@@ -74,10 +80,8 @@ class DynUNetND(nn.Module):
         )
         self.head = conv_nd(dims, filters[0], out_channels, 1)
         # heads on decoder outputs at levels 1..deep_supervision_heads (coarser than full)
-        self.deep_heads = nn.ModuleList(
-            conv_nd(dims, filters[i], out_channels, 1)
-            for i in range(1, deep_supervision_heads + 1)
-        )
+        self.deep_heads = DeepSupervisionHeads(dims, filters[1:deep_supervision_heads + 1],
+                                               out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         """Return logits, or a list of logits in training with deep supervision."""
@@ -86,11 +90,11 @@ class DynUNetND(nn.Module):
             x = enc(x)
             skips.append(x)
         x = skips.pop()
-        levels_out: dict[int, torch.Tensor] = {}
-        for i, dec in enumerate(self.decoder):
+        decoded = []  # decoder outputs, coarsest first
+        for dec in self.decoder:
             x = dec(x, skips.pop())
-            levels_out[len(self.decoder) - 1 - i] = x
+            decoded.append(x)
         logits = self.head(x)
-        if not (self.training and self.deep_heads):
+        if not (self.training and len(self.deep_heads)):
             return logits
-        return [logits] + [head(levels_out[i + 1]) for i, head in enumerate(self.deep_heads)]
+        return self.deep_heads.outputs(logits, decoded[::-1])

@@ -11,7 +11,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from atommic_seg.nets.blocks import AttentionGate, ConvBlock, Down, Up, conv_nd
+from atommic_seg.nets.blocks import (
+    AttentionGate,
+    ConvBlock,
+    DeepSupervisionHeads,
+    Down,
+    Up,
+    conv_nd,
+)
 from atommic_seg.nets.lambda_layer import LambdaBlock
 
 __all__ = ["UNetND"]
@@ -35,18 +42,27 @@ class UNetND(nn.Module):
         lambda_heads: Heads of the lambda layers.
         lambda_query_depth: Query depth of the lambda layers.
         lambda_receptive_field: Receptive field of the lambda position lambdas.
+        deep_supervision_heads: Number of coarser decoder levels (from the second finest)
+            with an extra 1x1 head whose logits are returned in training (deep supervision,
+            see :class:`~atommic_seg.nets.blocks.DeepSupervisionHeads`); at most
+            ``num_pool_layers - 1``.
 
     Shapes:
         ``[B, in_channels, *S]`` -> logits ``[B, out_channels, *S]`` (float32), with every
-        size in ``S`` divisible by ``size_divisor``.
+        size in ``S`` divisible by ``size_divisor``; in training with deep supervision, a
+        list of logits, full resolution first, then coarser levels.
     """
 
     def __init__(self, dims: int, in_channels: int, out_channels: int, channels: int = 32,
                  num_pool_layers: int = 4, dropout: float = 0.0, norm: str = "instance",
                  activation: str = "leaky_relu", attention: bool = False,
                  lambda_levels: int = 0, lambda_heads: int = 4, lambda_query_depth: int = 16,
-                 lambda_receptive_field: int = 5) -> None:
+                 lambda_receptive_field: int = 5, deep_supervision_heads: int = 0) -> None:
         super().__init__()
+        if not 0 <= deep_supervision_heads <= num_pool_layers - 1:
+            raise ValueError(f"deep_supervision_heads must be in [0, {num_pool_layers - 1}] "
+                             f"for num_pool_layers={num_pool_layers}, found "
+                             f"{deep_supervision_heads}")
         self.size_divisor = (2**num_pool_layers,) * dims
         self.attention = attention
         kw = {"norm": norm, "activation": activation, "dropout": dropout}
@@ -72,17 +88,24 @@ class UNetND(nn.Module):
             if attention:
                 self.gates.append(AttentionGate(dims, cout, cin, max(cout // 2, 1)))
         self.head = conv_nd(dims, widths[0], out_channels, 1)
+        self.deep_heads = DeepSupervisionHeads(dims, widths[1:deep_supervision_heads + 1],
+                                               out_channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return class logits of the same spatial size as ``x``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """Return class logits of the same spatial size as ``x`` (a list in deep supervision)."""
         skips = []
         for enc in self.encoder:
             x = enc(x)
             skips.append(x)
         x = skips.pop()
+        decoded = []  # decoder outputs, coarsest first
         for i, dec in enumerate(self.decoder):
             skip = skips.pop()
             if self.attention:
                 skip = self.gates[i](skip, x)
             x = dec(x, skip)
-        return self.head(x)
+            decoded.append(x)
+        logits = self.head(x)
+        if not (self.training and len(self.deep_heads)):
+            return logits
+        return self.deep_heads.outputs(logits, decoded[::-1])
