@@ -14,7 +14,7 @@ then runs ``predict`` on three test sets and scores the HDF5 outputs independent
   never show; reported, no goal).
 
     OMP_NUM_THREADS=1 python benchmarks/rec_generalisation.py --out /tmp/gen
-    python benchmarks/rec_generalisation.py --rows varnet varnet_noaug   # a subset
+    python benchmarks/rec_generalisation.py --rows varnet varnet_noaug --seeds 0 1 2
 
 ``--reuse`` keeps a row's finished training (its ``.atommic`` and ``row.json``) and only
 predicts and scores again.
@@ -55,7 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="rec_generalisation")
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
-    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0],
+                   help="training seeds (rows of seeds other than 0 are named row@seedN)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps-scale", type=float, default=1.0,
                    help="multiply every row's steps (quick checks)")
@@ -89,10 +90,10 @@ def _test_ds(config: str, data: Path) -> tuple[dict, str]:
             str(cfg.model.get("coil_combination_method", "sense")))
 
 
-def run_row(name: str, args: argparse.Namespace, sets: dict[str, Path]) -> dict:
+def run_row(name: str, seed: int, args: argparse.Namespace, sets: dict[str, Path]) -> dict:
     config, steps, extra = ROWS[name]
     steps = max(1, round(steps * args.steps_scale))
-    run = Path(args.out).resolve() / "runs" / name
+    run = Path(args.out).resolve() / "runs" / (name if seed == 0 else f"{name}_s{seed}")
     run.mkdir(parents=True, exist_ok=True)
     common = [f"exp_manager.exp_dir={run}", "+exp_manager.version=run",
               "exp_manager.resume_if_exists=false"]
@@ -101,11 +102,11 @@ def run_row(name: str, args: argparse.Namespace, sets: dict[str, Path]) -> dict:
         row = json.loads(done.read_text())
     else:
         train_s = run_cli("train", config, [
-            *common, f"model.data_root={sets['demo']}", f"++seed={args.seed}",
+            *common, f"model.data_root={sets['demo']}", f"++seed={seed}",
             f"+trainer.max_steps={steps}", "trainer.max_epochs=100000",
             "++trainer.max_time=null", "+trainer.deterministic=true", *extra],
             args.threads, run / "train.log")
-        row = {"config": config, "steps": steps, "overrides": extra, "seed": args.seed,
+        row = {"config": config, "steps": steps, "overrides": extra, "seed": seed,
                "train_s": round(train_s, 1)}
         done.write_text(json.dumps(row) + "\n")
     archive = next((run / config / "run" / "checkpoints").glob("*.atommic"))
@@ -153,20 +154,21 @@ def main(argv=None) -> int:
     out = Path(args.out).resolve()
     sets = make_data(out)
     rows = {"zero-filled": zero_filled(sets)}
-    for name in args.rows:
-        rows[name] = run_row(name, args, sets)
-        r = rows[name]
-        print(f"{name}: demo SSIM {r['demo_mean']['ssim']:.4f}, held-out SSIM "
-              f"{r['heldout_mean']['ssim']:.4f} (zero-filled "
-              f"{rows['zero-filled']['heldout_mean']['ssim']:.4f}); train {r['train_s']} s",
-              flush=True)
+    for seed in args.seeds:
+        for row in args.rows:
+            name = row if seed == 0 else f"{row}@seed{seed}"
+            rows[name] = r = run_row(row, seed, args, sets)
+            print(f"{name}: demo SSIM {r['demo_mean']['ssim']:.4f}, held-out SSIM "
+                  f"{r['heldout_mean']['ssim']:.4f} (zero-filled "
+                  f"{rows['zero-filled']['heldout_mean']['ssim']:.4f}); train {r['train_s']} s",
+                  flush=True)
     md = f"Per-volume means ({CONVENTION}).\n\n{table(rows)}\n"
     print("\n" + md)
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (results / "rec_generalisation.json").write_text(json.dumps(
-        {"measured": stamp, "convention": CONVENTION, "seed": args.seed,
+        {"measured": stamp, "convention": CONVENTION, "seeds": args.seeds,
          "threads": args.threads, "rows": rows}, indent=2) + "\n")
     (results / "rec_generalisation.md").write_text(f"Measured {stamp}.\n\n{md}")
     return 0
