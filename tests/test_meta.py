@@ -135,9 +135,28 @@ def test_hook_atommic_pretrained_models(fresh_plugins):
     plugins.register_plugin(Plugin(), "meta")
     results = dict(plugins.call_each("atommic_pretrained_models"))
     assert results["meta"] == [info]
-    rows = collect("pretrained")["pretrained"]
-    assert {"name": "meta_pretrained", "plugin": "meta", "description": "A test entry.",
-            "location": "file:///nowhere.atommic"} in rows
+    (row,) = [r for r in collect("pretrained")["pretrained"] if r["name"] == "meta_pretrained"]
+    assert row == {"name": "meta_pretrained", "plugin": "meta", "description": "A test entry.",
+                   "location": "file:///nowhere.atommic", "sha256": None, "state": "missing"}
+
+
+def test_hook_atommic_register_pretrained(fresh_plugins, tmp_path):
+    from atommic_core.cli.listing import collect
+
+    (tmp_path / "m.atommic").write_bytes(b"x")
+    info = PretrainedModelInfo("meta_registered", "Registered.", str(tmp_path / "m.atommic"))
+
+    class Plugin:
+        @hookimpl
+        def atommic_register_pretrained(self, register):
+            register(info)
+
+    plugins.register_plugin(Plugin(), "meta")
+    from atommic_core.model.pretrained import catalogue
+
+    assert ("meta", info) in catalogue()
+    (row,) = [r for r in collect("pretrained")["pretrained"] if r["name"] == "meta_registered"]
+    assert (row["plugin"], row["state"]) == ("meta", "local")
 
 
 def test_hook_atommic_config_dirs(fresh_plugins, tmp_path):

@@ -71,7 +71,8 @@ def test_list_all_names_the_plugin_behind_each_entry(listed, capsys):
     assert any(line.split() == ["inproc_opt", "inproc", "inproc-dist"] for line in lines)
     assert any(line.split() == ["InprocSched", "inproc", "inproc-dist"] for line in lines)
     assert any(line.split()[:2] == ["inproc_config", "inproc"] for line in lines)
-    assert any(line.split() == ["inproc_pre", "inproc", "file:///x.atommic"] for line in lines)
+    assert any(line.split() == ["inproc_pre", "inproc", "missing", "file:///x.atommic"]
+               for line in lines)
     core_line = next(line for line in lines if line.strip().startswith("core:"))
     assert "atommic-core" in core_line and "optimizers: " in core_line and "adam" in core_line
 

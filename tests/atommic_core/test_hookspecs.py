@@ -15,6 +15,7 @@ PUBLIC_HOOKS = {
     "atommic_register_models": ["register"],
     "atommic_register_optimizers": ["register"],
     "atommic_register_schedulers": ["register"],
+    "atommic_register_pretrained": ["register"],
     "atommic_pretrained_models": [],
     "atommic_config_dirs": [],
 }

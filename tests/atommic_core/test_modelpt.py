@@ -29,7 +29,8 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     path = model.save_to(tmp_path / "m.atommic")
     with tarfile.open(path) as tar:
         names = tar.getnames()
-    assert set(names) == {"manifest.json", "model_config.yaml", "model_weights.ckpt"}
+    assert set(names) == {"manifest.json", "model_config.yaml", "model_weights.ckpt",
+                          "model_card.md"}
     restored = BoringModel.restore_from(path)
     assert type(restored) is BoringModel
     x = torch.randn(5, 4)
@@ -158,11 +159,12 @@ def test_manifest_names_used_distributions(tmp_path):
     path = _model().save_to(tmp_path / "m.atommic")
     with tarfile.open(path) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2  # 2: with model_card.md
     assert manifest["atommic_core_version"] == __import__("atommic_core").__version__
     assert manifest["distributions"]["atommic-core"] == manifest["atommic_core_version"]
     assert "torch" in manifest["distributions"]
-    assert set(manifest["files"]) == {"model_config.yaml", "model_weights.ckpt"}
+    assert set(manifest["files"]) == {"model_config.yaml", "model_weights.ckpt",
+                                      "model_card.md"}
 
 
 def test_restore_builds_no_data_loaders(tmp_path, monkeypatch):

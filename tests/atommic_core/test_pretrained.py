@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import pathlib
+import re
 import urllib.request
 
 import pytest
@@ -152,3 +153,63 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     assert pretrained.cache_dir() == str(tmp_path / "xdg" / "atommic")
     monkeypatch.setenv("ATOMMIC_CACHE_DIR", str(tmp_path / "mine"))
     assert pretrained.cache_dir() == str(tmp_path / "mine")
+
+
+def _offer_registered(*infos) -> None:
+    from atommic_core import hookimpl
+    from atommic_core.plugins import register_plugin
+
+    class Registered:
+        @hookimpl
+        def atommic_register_pretrained(self, register):
+            for info in infos:
+                register(info)
+
+    register_plugin(Registered(), "registered")
+
+
+def test_published_model_is_a_verified_offline_entry(fresh_plugins, archive, cache, capsys):
+    from atommic_core.cli import main
+
+    model, path = archive
+    entry = pretrained.published_entry("boring_demo", "published by a demo", BoringModel)
+    assert entry.sha256 is None and pretrained.location_state(entry) == "missing"
+    published = pretrained.publish(path, "boring_demo")
+    assert published == str(cache / "published" / "boring_demo.atommic")
+    entry = pretrained.published_entry("boring_demo", "published by a demo", BoringModel)
+    assert entry.sha256 == _sha(path) and pretrained.location_state(entry) == "local"
+    _offer_registered(entry)
+    assert main(["list", "pretrained"]) == 0
+    assert re.search(r"boring_demo +registered +local ", capsys.readouterr().out)
+    assert _same(model, ModelPT.from_pretrained("boring_demo"))
+    assert pretrained.location_state(entry) == "cached"
+
+
+def test_tampered_published_model_is_refused(fresh_plugins, archive, cache):
+    _, path = archive
+    pretrained.publish(path, "boring_demo")
+    entry = pretrained.published_entry("boring_demo", "d", BoringModel)
+    with open(entry.location, "ab") as f:
+        f.write(b"tampered")
+    _offer_registered(entry)
+    with pytest.raises(ChecksumError, match="checksum mismatch for pretrained model"):
+        BoringModel.from_pretrained("boring_demo")
+    assert not os.path.exists(pretrained.cached_path(entry))
+
+
+def test_a_name_offered_twice_names_both_plugins(offer_pretrained, archive):
+    from atommic_core.errors import PluginError
+
+    _, path = archive
+    offer_pretrained(PretrainedModelInfo("twice", "a", path, BoringModel))
+    _offer_registered(PretrainedModelInfo("twice", "b", path, BoringModel))
+    with pytest.raises(PluginError, match=r"'twice' is offered by both plugin .* and plugin "
+                                          "'registered'"):
+        ModelPT.list_available_models()
+
+
+def test_publish_rejects_a_bad_name(archive, cache):
+    from atommic_core.errors import AtommicError
+
+    with pytest.raises(AtommicError, match="expected a name of letters"):
+        pretrained.publish(archive[1], "../evil")

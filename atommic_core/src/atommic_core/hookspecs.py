@@ -82,6 +82,23 @@ def atommic_register_schedulers(register: Callable[[str, type, type], None]) -> 
     """
 
 
+@hookspec
+def atommic_register_pretrained(register: Callable[[PretrainedModelInfo], None]) -> None:
+    """Offer pretrained models (catalogue entries) that ``from_pretrained(name)`` can fetch.
+
+    Args:
+        register: Call ``register(info)`` once per :class:`atommic_core.PretrainedModelInfo`
+            (name, description, location as a local path, ``file://`` or ``https://`` URL,
+            model class or its dotted path, and the sha256 ``from_pretrained`` verifies). The
+            host rejects a name another plugin already offers with a ``PluginError``.
+
+    Called:
+        Each time the catalogue is read (``list_available_models``, ``from_pretrained``,
+        ``python -m atommic_core list pretrained``), for every plugin in registration order,
+        after :func:`atommic_pretrained_models` of the same plugin.
+    """
+
+
 # --------------------------------------------------------------------------------------------
 # Discovery hooks: return values the host merges.
 # --------------------------------------------------------------------------------------------

@@ -146,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n" + "=" * 60)
     print(f"Test split, 4x random 1D mask, means of the test table\n"
           f"({get_convention(convention).header()}):\n{_table(rows)}")
-    print(f"VarNet model:  {archive}")
+    print(f"VarNet model:  {archive}\n(also offline as ModelPT.from_pretrained(\"{CONFIG}\"); "
+          "python -m atommic_core list pretrained)")
     print(f"PNG previews (target | reconstruction | error): {run / 'previews'} "
           f"(zero-filled: {out / 'zero_filled' / 'previews'})")
     print(f"total time: {(time.perf_counter() - start) / 60:.1f} min")

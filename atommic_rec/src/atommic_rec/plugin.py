@@ -21,3 +21,13 @@ def atommic_register_models(register: Callable) -> None:
 def atommic_config_dirs() -> list[str]:
     """The folder of example configs shipped with the collection."""
     return [str(Path(__file__).parent / "configs")]
+
+
+@hookimpl
+def atommic_register_pretrained(register: Callable) -> None:
+    """The demo VarNet, once ``python -m atommic_rec demo`` has trained and published it."""
+    from atommic_core.model.pretrained import published_entry
+
+    register(published_entry(
+        "rec_demo_varnet", "VarNet trained by `python -m atommic_rec demo` (simulated "
+        "ICBM152 8-coil brain, 4x random 1D mask)", "atommic_rec.models.VarNet"))

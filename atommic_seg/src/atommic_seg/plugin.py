@@ -21,3 +21,14 @@ def atommic_register_models(register: Callable) -> None:
 def atommic_config_dirs() -> list[str]:
     """The folder of example configs shipped with the collection."""
     return [str(Path(__file__).parent / "configs")]
+
+
+@hookimpl
+def atommic_register_pretrained(register: Callable) -> None:
+    """The demo U-Net, once ``train --config-name seg_demo_unet`` has published it."""
+    from atommic_core.model.pretrained import published_entry
+
+    register(published_entry(
+        "seg_demo_unet", "2D U-Net trained by `python -m atommic_core train --config-name "
+        "seg_demo_unet` (ICBM152 demo data: CSF, grey and white matter)",
+        "atommic_seg.models.zoo.SegmentationUNet"))

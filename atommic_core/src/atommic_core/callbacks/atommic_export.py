@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class AtommicExport(Callback):
         self.exported_path: Path | None = None
         self.source: str | None = None
         self.exports = 0
+        self._started: float | None = None
 
     @property
     @override
@@ -47,9 +49,19 @@ class AtommicExport(Callback):
         return self._generate_state_key(path=self.path.name)
 
     @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.monotonic()
+
+    @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._should_export(trainer):
             return
+        from atommic_core.model.model_card import run_facts
+
+        seconds = None if self._started is None else time.monotonic() - self._started
+        # the model card of the archive records this run's budget (plus what train set)
+        pl_module._atommic_card_run = {**(getattr(pl_module, "_atommic_card_run", None) or {}),
+                                       **run_facts(trainer, seconds)}
         best = self._best_checkpoint(trainer)
         if best is not None:
             self._load_weights(pl_module, best)

@@ -1,4 +1,4 @@
-"""Command-line interface: ``train``, ``test``, ``predict`` and ``list``.
+"""Command-line interface: ``train``, ``test``, ``predict``, ``list`` and ``info``.
 
 Only argparse is imported up front; torch, Lightning and Hydra load inside the commands so
 ``--help`` answers instantly.
@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="section to list (default: all)")
     p.add_argument("--all", action="store_true", dest="show_all",
                    help="also show modules, hooks and classes, and every name in full")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verbose", "-v", action="store_true", help="show full tracebacks on errors")
+    p = sub.add_parser("info", help="show an archive's manifest, parameters, config and card",
+                       description="Summarise a .atommic archive without loading its weights.")
+    p.add_argument("archive", help="the .atommic file")
+    p.add_argument("--card", action="store_true", help="print only model_card.md")
+    p.add_argument("--set-card", metavar="FILE", help="replace model_card.md with FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--verbose", "-v", action="store_true", help="show full tracebacks on errors")
     return parser
@@ -127,6 +134,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
             print_versions()
             return 0
+        if args.command == "info":
+            from atommic_core.cli.info import run_info
+
+            return run_info(args.archive, card_only=args.card, as_json=args.json,
+                            set_card=args.set_card)
         if args.command == "list":
             from atommic_core.cli.listing import run_list
 

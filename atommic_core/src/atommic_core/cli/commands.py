@@ -119,8 +119,9 @@ def _train(cfg: Any, model_cls: type, command_line: tuple | None = None) -> int:
     from atommic_core.exp_manager import build_trainer, seed_run, setup_experiment
 
     # Model and data first: their errors are one line before any run folder exists.
-    seed_run(cfg)
+    seed = seed_run(cfg)
     model = _build_model(model_cls, _plain_model_cfg(cfg))
+    model._atommic_card_run = {"seed": seed}  # for the model card of the .atommic archive
     model.check_data("train")
     em = cfg.get("exp_manager") or {}
     resuming = bool(em.get("resume_if_exists") or em.get("resume_from_checkpoint"))
@@ -162,6 +163,9 @@ def _train(cfg: Any, model_cls: type, command_line: tuple | None = None) -> int:
             results = trainer.test(model)
             if trainer.is_global_zero:
                 _write_json(exp.output_dir / "test_results.json", results)
+                if export is not None and export.exported_path is not None:
+                    _card_with_metrics(export.exported_path, model, results)
+        _publish(cfg, export, trainer)
         LOG.info("train: done at step %d; log dir %s", trainer.global_step, exp.log_dir)
         return 0
     except Exception as exc:
@@ -169,6 +173,28 @@ def _train(cfg: Any, model_cls: type, command_line: tuple | None = None) -> int:
         raise
     finally:
         exp.close()
+
+
+def _publish(cfg: Any, export: Any, trainer: Any) -> None:
+    """Copy the archive to the local pretrained folder when ``publish_pretrained`` is set."""
+    name = (cfg.get("exp_manager") or {}).get("publish_pretrained")
+    if not name or export is None or export.exported_path is None or \
+            not trainer.is_global_zero:
+        return
+    from atommic_core.model.pretrained import publish
+
+    LOG.info("train: published %s as pretrained model %r (%s)", export.exported_path, name,
+             publish(export.exported_path, str(name)))
+
+
+def _card_with_metrics(archive: Any, model: Any, results: list[dict[str, Any]]) -> None:
+    """Add the test metrics that followed training to the archive's model card."""
+    from atommic_core.model._save_restore import refresh_model_card
+
+    metrics = results[0] if len(results) == 1 else {
+        f"dataloader_{i}/{k}": v for i, r in enumerate(results) for k, v in r.items()}
+    refresh_model_card(archive, model, metrics)
+    LOG.info("train: model card of %s updated with the test metrics", archive)
 
 
 def _restore(cfg: Any, model_cls: type) -> Any:

@@ -52,12 +52,12 @@ def _config_rows() -> list[dict[str, Any]]:
 
 
 def _pretrained_rows() -> list[dict[str, Any]]:
-    from atommic_core.plugins import call_each
+    from atommic_core.model.pretrained import catalogue, location_state
 
     return [
         {"name": info.pretrained_model_name, "plugin": plugin, "description": info.description,
-         "location": info.location}
-        for plugin, infos in call_each("atommic_pretrained_models") for info in infos or []
+         "location": info.location, "sha256": info.sha256, "state": location_state(info)}
+        for plugin, info in catalogue()
     ]
 
 
@@ -160,7 +160,8 @@ def run_list(what: str, show_all: bool = False, as_json: bool = False) -> int:
         elif kind == "configs":
             _print_table(kind, rows, ["name", "plugin", "path"])
         elif kind == "pretrained":
-            _print_table(kind, rows, ["name", "plugin", "location"])
+            _print_table(kind, rows, ["name", "plugin", "state", "location"]
+                         + (["description", "sha256"] if show_all else []))
         else:
             _print_table(kind, rows, ["name", "plugin", "distribution"]
                          + (["class"] if show_all else []))

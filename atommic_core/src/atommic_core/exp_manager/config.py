@@ -49,6 +49,9 @@ class ExpManagerConfig:
         output_dir: Where ``test`` writes metrics and ``predict`` writes outputs; default
             the log dir (predictions go to ``<output_dir>/predictions``).
         seed: Seed for ``seed_everything`` (a top-level ``seed`` works too).
+        publish_pretrained: After ``train`` (and its test), copy the ``.atommic`` into the
+            local pretrained folder as ``<name>.atommic`` with its sha256, so a catalogue
+            entry of that name (e.g. a collection's demo model) can ``from_pretrained`` it.
     """
 
     exp_dir: str | None = None
@@ -73,6 +76,7 @@ class ExpManagerConfig:
     log_global_rank_0_only: bool = False
     output_dir: str | None = None
     seed: int | None = None
+    publish_pretrained: str | None = None
 
     _ALIASES: typing.ClassVar[dict[str, str]] = {
         "summary_writer_kwargs": "tensorboard_logger_kwargs",

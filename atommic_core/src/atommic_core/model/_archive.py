@@ -5,6 +5,7 @@ Layout (every member is a regular file at the top level)::
     manifest.json        format version, versions, sha256 of every other member
     model_config.yaml    the resolved model config, including ``target``
     model_weights.ckpt   ``torch.save`` of a ``{name: Tensor}`` state dict
+    model_card.md        human-readable model card (format 2 and later)
     <hash>_<basename>    one file per registered artifact
 
 Writing goes to a temporary file in the destination folder that is renamed at the end, so
@@ -28,6 +29,7 @@ from typing import IO, Any
 from atommic_core.errors import AtommicError
 
 __all__ = [
+    "CARD_NAME",
     "CONFIG_NAME",
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -37,16 +39,19 @@ __all__ = [
     "ArchiveReader",
     "default_file_mode",
     "remove_folder",
+    "replace_texts",
     "sha256_of_file",
     "temporary_folder",
     "write_archive",
 ]
 
 FORMAT_NAME = "atommic"
-FORMAT_VERSION = 1
+# 2: adds model_card.md (an older reader would take it for a misnamed artifact)
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 CONFIG_NAME = "model_config.yaml"
 WEIGHTS_NAME = "model_weights.ckpt"
+CARD_NAME = "model_card.md"
 _CHUNK = 1 << 20
 
 
@@ -87,6 +92,7 @@ def write_archive(
     weights: io.BytesIO,
     artifacts: Mapping[str, str],
     manifest: dict[str, Any],
+    texts: Mapping[str, str] | None = None,
 ) -> str:
     """Write a ``.atommic`` archive atomically.
 
@@ -97,6 +103,7 @@ def write_archive(
             memory so the weights are written to disk once, straight into the archive).
         artifacts: ``{member name: source file}`` for every artifact.
         manifest: Manifest fields; ``files`` (sha256 per member) is filled in here.
+        texts: ``{member name: text}`` of further small members (``model_card.md``).
 
     Returns:
         The absolute path written.
@@ -108,9 +115,11 @@ def write_archive(
             f"cannot save to {path}: folder {folder} does not exist; create it first"
         )
     config_bytes = config_yaml.encode("utf-8")
+    text_bytes = {name: text.encode("utf-8") for name, text in sorted((texts or {}).items())}
     weights_view = weights.getbuffer()
     files = {CONFIG_NAME: hashlib.sha256(config_bytes).hexdigest(),
              WEIGHTS_NAME: hashlib.sha256(weights_view).hexdigest()}
+    files.update({name: hashlib.sha256(data).hexdigest() for name, data in text_bytes.items()})
     weights_size = weights_view.nbytes
     del weights_view  # a live view would keep the BytesIO from being read below
     for name, src in sorted(artifacts.items()):
@@ -126,6 +135,8 @@ def write_archive(
             tar.addfile(_tarinfo(CONFIG_NAME, len(config_bytes)), io.BytesIO(config_bytes))
             weights.seek(0)
             tar.addfile(_tarinfo(WEIGHTS_NAME, weights_size), weights)
+            for name, data in text_bytes.items():
+                tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
             for name, src in sorted(artifacts.items()):
                 with open(src, "rb") as f:
                     tar.addfile(_tarinfo(name, os.fstat(f.fileno()).st_size), f)
@@ -352,7 +363,7 @@ class ArchiveReader:
 
     def artifact_names(self) -> list[str]:
         """Names of the artifact members (everything but manifest, config and weights)."""
-        fixed = {MANIFEST_NAME, CONFIG_NAME, WEIGHTS_NAME}
+        fixed = {MANIFEST_NAME, CONFIG_NAME, WEIGHTS_NAME, CARD_NAME}
         return sorted(n for n in self.members if n not in fixed)
 
     def close(self) -> None:
@@ -364,6 +375,39 @@ class ArchiveReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def replace_texts(path: str | os.PathLike, texts: Mapping[str, str]) -> str:
+    """Rewrite an archive with some text members (e.g. the model card) added or replaced.
+
+    Every other member is copied after its checksum is verified; the manifest's checksums are
+    recomputed and the file is replaced atomically.
+
+    Args:
+        path: The ``.atommic`` file.
+        texts: ``{member name: new text}``; names must not be the config or the weights.
+
+    Returns:
+        The absolute path rewritten.
+    """
+    if {CONFIG_NAME, WEIGHTS_NAME, MANIFEST_NAME} & set(texts):
+        raise ArchiveError("replace_texts changes text members only, not config/weights/manifest")
+    folder = temporary_folder("atommic_rewrite_")
+    try:
+        with ArchiveReader(path) as archive:
+            manifest = {k: v for k, v in archive.manifest.items() if k != "files"}
+            config_yaml = archive.read_text(CONFIG_NAME)
+            kept = {name: archive.read_text(name) for name in archive.members
+                    if name == CARD_NAME and name not in texts}
+            with archive.open_verified(WEIGHTS_NAME) as f:
+                weights = io.BytesIO(f.read())
+            artifacts = {name: archive.extract(name, os.path.join(folder, str(i)))
+                         for i, name in enumerate(archive.artifact_names())}
+        manifest["format_version"] = max(FORMAT_VERSION, int(manifest.get("format_version", 1)))
+        return write_archive(path, config_yaml, weights, artifacts, manifest,
+                             {**kept, **texts})
+    finally:
+        remove_folder(folder)
 
 
 def temporary_folder(prefix: str = "atommic_") -> str:

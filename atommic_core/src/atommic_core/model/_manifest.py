@@ -60,8 +60,10 @@ def build_manifest(model: Any, format_name: str, format_version: int) -> dict[st
         format_version: Archive format version.
 
     Returns:
-        ``{"format", "format_version", "atommic_core_version", "target", "distributions"}``
-        where ``distributions`` maps distribution name to installed version.
+        ``{"format", "format_version", "atommic_core_version", "target", "distributions",
+        "parameters"}`` where ``distributions`` maps distribution name to installed version
+        and ``parameters`` holds ``total`` and ``trainable`` counts (read by ``info``
+        without loading the weights).
     """
     seen: set[type] = set()
     dists: dict[str, str | None] = {}
@@ -81,6 +83,9 @@ def build_manifest(model: Any, format_name: str, format_version: int) -> dict[st
         "atommic_core_version": __version__,
         "target": class_target(type(model)),
         "distributions": dict(sorted(dists.items())),
+        "parameters": {"total": sum(p.numel() for p in model.parameters()),
+                       "trainable": sum(p.numel() for p in model.parameters()
+                                        if p.requires_grad)},
     }
 
 

@@ -26,6 +26,7 @@ from torch.overrides import TorchFunctionMode
 
 from atommic_core.model import artifacts as _artifacts
 from atommic_core.model._archive import (
+    CARD_NAME,
     CONFIG_NAME,
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -46,7 +47,8 @@ from atommic_core.model._manifest import (
 if TYPE_CHECKING:
     from atommic_core.model.modelpt import ModelPT
 
-__all__ = ["load_config", "restore_model", "save_model", "state_mismatch"]
+__all__ = ["load_config", "model_task", "refresh_model_card", "restore_model", "save_model",
+           "state_mismatch"]
 
 
 def save_model(model: ModelPT, path: str | os.PathLike) -> str:
@@ -67,7 +69,51 @@ def save_model(model: ModelPT, path: str | os.PathLike) -> str:
     manifest = build_manifest(model, FORMAT_NAME, FORMAT_VERSION)
     weights = io.BytesIO()
     torch.save(state, weights)
-    return write_archive(path, OmegaConf.to_yaml(cfg), weights, files, manifest)
+    card = _card_text(model, cfg, manifest)
+    return write_archive(path, OmegaConf.to_yaml(cfg), weights, files, manifest,
+                         {CARD_NAME: card})
+
+
+def model_task(model: Any) -> str:
+    """What the model does (its class's ``task``, else the package that defines it)."""
+    return str(getattr(model, "task", None) or type(model).__module__.split(".")[0])
+
+
+def _card_text(model: ModelPT, cfg: DictConfig, manifest: dict[str, Any]) -> str:
+    """A fresh card after training; a restored model's own (maybe edited) card otherwise."""
+    from atommic_core.model.model_card import build_model_card
+
+    run = getattr(model, "_atommic_card_run", None)
+    kept = getattr(model, "_atommic_model_card", None)
+    if run is None and kept:
+        return kept
+    return build_model_card(OmegaConf.to_container(cfg, resolve=True), manifest,
+                            model_task(model), run)
+
+
+def refresh_model_card(path: str | os.PathLike, model: ModelPT,
+                       test_metrics: Mapping[str, Any] | None = None) -> str:
+    """Rewrite an archive's card from its manifest and config, the model's run and metrics.
+
+    Args:
+        path: The ``.atommic`` file ``model`` was saved to.
+        model: The saved model (its ``task`` and training-run facts).
+        test_metrics: ``{metric: value}`` of the test that followed training.
+
+    Returns:
+        The archive path.
+    """
+    import yaml
+
+    from atommic_core.model._archive import replace_texts
+    from atommic_core.model.model_card import build_model_card
+
+    with ArchiveReader(path) as archive:
+        manifest = archive.manifest
+        cfg = yaml.safe_load(archive.read_text(CONFIG_NAME))
+    card = build_model_card(cfg, manifest, model_task(model),
+                            getattr(model, "_atommic_card_run", None), test_metrics)
+    return replace_texts(path, {CARD_NAME: card})
 
 
 class _SkipInit(TorchFunctionMode):
@@ -269,6 +315,7 @@ def restore_model(
         folder = temporary_folder("atommic_restore_") if names else None
         try:
             files = {name: _extract_artifact(archive, name, folder) for name in names}
+            card = archive.read_text(CARD_NAME) if CARD_NAME in archive.members else None
             with archive.open_verified(WEIGHTS_NAME) as f:
                 state = _load_weights(f, path)
             # strict: every state-dict tensor is overwritten, so its random init is skipped
@@ -279,6 +326,7 @@ def restore_model(
                 skip.replay(model)
             _load_state(model, state, strict, path)
             del state
+            model._atommic_model_card = card  # kept (with its edits) when saved again
         except BaseException:
             if folder is not None:
                 remove_folder(folder)

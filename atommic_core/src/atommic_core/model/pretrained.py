@@ -1,6 +1,7 @@
 """Pretrained models: the plugin-offered catalogue, a local cache, fetching and checksums.
 
-Plugins offer entries through the ``atommic_pretrained_models()`` hook. ``from_pretrained``
+Plugins offer entries through the ``atommic_register_pretrained(register)`` hook (or the
+older ``atommic_pretrained_models()`` that returns a list). ``from_pretrained``
 copies (local path, ``file://``) or downloads (``https://``, with ``urllib``) the archive
 into ``$ATOMMIC_CACHE_DIR`` (default ``$XDG_CACHE_HOME/atommic`` or ``~/.cache/atommic``),
 writing to a temporary name and renaming, verifies the entry's sha256 when it has one, and
@@ -26,10 +27,15 @@ __all__ = [
     "ChecksumError",
     "cache_dir",
     "cached_path",
+    "catalogue",
     "entry_class",
     "fetch",
     "find_pretrained",
     "list_pretrained",
+    "location_state",
+    "publish",
+    "published_dir",
+    "published_entry",
 ]
 
 _CHUNK = 1 << 20
@@ -52,20 +58,59 @@ def cache_dir() -> str:
     return os.path.join(base, "atommic")
 
 
-def _all_entries() -> list[PretrainedModelInfo]:
+def catalogue() -> list[tuple[str, PretrainedModelInfo]]:
+    """Every pretrained entry the installed plugins offer, with the plugin offering it.
+
+    Returns:
+        ``(plugin name, entry)`` pairs in plugin order; a name offered twice raises
+        ``PluginError`` naming both plugins.
+    """
+    from atommic_core.errors import PluginError
     from atommic_core.plugins import call_each
 
-    entries: list[PretrainedModelInfo] = []
+    owners: dict[str, str] = {}
+    entries: list[tuple[str, PretrainedModelInfo]] = []
+
+    def add(plugin: str, info: object, hook: str) -> None:
+        if not isinstance(info, PretrainedModelInfo):
+            raise AtommicError(f"plugin {plugin!r}: {hook} expected PretrainedModelInfo "
+                               f"entries, found {type(info).__name__}")
+        name = info.pretrained_model_name
+        if name in owners:
+            raise PluginError(f"pretrained model {name!r} is offered by both plugin "
+                              f"{owners[name]!r} and plugin {plugin!r}; rename one")
+        owners[name] = plugin
+        entries.append((plugin, info))
+
     # call_each isolates a failing plugin (warned once) instead of hiding every entry
     for plugin, result in call_each("atommic_pretrained_models"):
         for info in result or []:
-            if not isinstance(info, PretrainedModelInfo):
-                raise AtommicError(
-                    f"plugin {plugin!r}: atommic_pretrained_models() must return "
-                    f"PretrainedModelInfo entries, found {type(info).__name__}"
-                )
-            entries.append(info)
+            add(plugin, info, "atommic_pretrained_models()")
+    for plugin, infos in _registered():
+        for info in infos:
+            add(plugin, info, "atommic_register_pretrained(register)")
     return entries
+
+
+def _registered() -> list[tuple[str, list[object]]]:
+    """What each plugin's ``atommic_register_pretrained`` registers, plugin by plugin."""
+    from atommic_core import plugins
+
+    hook = plugins.get_plugin_manager().hook.atommic_register_pretrained
+    out = []
+    for impl in hook.get_hookimpls():
+        staged: list[object] = []
+        try:
+            impl.function(*([staged.append] if impl.argnames else []))
+        except Exception as exc:  # noqa: BLE001 - isolate the plugin, like an import error
+            plugins.mark_failed(impl.plugin_name, exc, during="atommic_register_pretrained")
+            continue
+        out.append((impl.plugin_name, staged))
+    return out
+
+
+def _all_entries() -> list[PretrainedModelInfo]:
+    return [info for _, info in catalogue()]
 
 
 def entry_class(info: PretrainedModelInfo) -> type | None:
@@ -215,3 +260,89 @@ def fetch(info: PretrainedModelInfo, refresh_cache: bool = False) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return dest
+
+
+def published_dir() -> str:
+    """Where trained models are published for the local catalogue: ``<cache_dir>/published``.
+
+    A run with ``exp_manager.publish_pretrained: NAME`` copies its archive there as
+    ``NAME.atommic`` with ``NAME.sha256``; collections offer such files (their demo models)
+    through :func:`published_entry`.
+    """
+    return os.path.join(cache_dir(), "published")
+
+
+def publish(archive: str | os.PathLike, name: str) -> str:
+    """Copy an archive into :func:`published_dir` as ``name.atommic`` plus its sha256 file.
+
+    Args:
+        archive: The ``.atommic`` file to publish.
+        name: The catalogue name (letters, digits, ``-``, ``_``, ``.``).
+
+    Returns:
+        The published archive path.
+    """
+    if _safe(name) != name:
+        raise AtommicError(f"publish_pretrained: expected a name of letters, digits, '-', '_' "
+                           f"or '.', found {name!r}")
+    folder = published_dir()
+    os.makedirs(folder, exist_ok=True)
+    dest = os.path.join(folder, f"{name}.atommic")
+    digest = sha256_of_file(archive)
+    for target, write in ((dest, lambda tmp: shutil.copyfile(archive, tmp)),
+                          (f"{dest[:-8]}.sha256", lambda tmp: _write_text(
+                              tmp, f"{digest}  {name}.atommic\n"))):
+        fd, tmp = tempfile.mkstemp(prefix=".publish.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.chmod(tmp, default_file_mode())
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return dest
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def published_entry(name: str, description: str, class_: object) -> PretrainedModelInfo:
+    """The catalogue entry of a model published under ``name`` (see :func:`publish`).
+
+    Args:
+        name: The published name (also the ``pretrained_model_name``).
+        description: What the model is and how to produce it (e.g. which demo writes it).
+        class_: The model class or its dotted path.
+
+    Returns:
+        The entry; its sha256 is the one recorded at publication (``None`` until published).
+    """
+    path = os.path.join(published_dir(), f"{name}.atommic")
+    sidecar = f"{path[:-8]}.sha256"
+    sha = None
+    if os.path.isfile(sidecar):
+        with open(sidecar, encoding="utf-8") as f:
+            sha = (f.read().split() or [None])[0]
+    return PretrainedModelInfo(name, description, path, class_, sha)
+
+
+def location_state(info: PretrainedModelInfo) -> str:
+    """``cached``, ``local`` (the file exists), ``missing`` or ``remote``, for listings.
+
+    Args:
+        info: The pretrained entry.
+
+    Returns:
+        One word.
+    """
+    if os.path.isfile(cached_path(info)):
+        return "cached"
+    parsed = urllib.parse.urlparse(info.location)
+    if parsed.scheme in ("http", "https"):
+        return "remote"
+    src = urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" \
+        else os.path.expanduser(info.location)
+    return "local" if os.path.isfile(src) else "missing"

@@ -59,6 +59,8 @@ class ReconstructionModel(ModelPT):
     """
 
     evaluation_keys = ("evaluation_convention", "write_png")
+    #: What the model card names as the task.
+    task = "reconstruction"
 
     def __init__(self, cfg: DictConfig | dict, trainer: Any = None) -> None:
         super().__init__(cfg, trainer)

@@ -65,6 +65,8 @@ class SegmentationModel(ModelPT):
         net: The network, ``[B, C_in, *S] -> [B, num_classes, *S]`` logits (float32).
     """
 
+    #: What the model card names as the task.
+    task = "segmentation"
     #: Fixed dimensionality of the model (None: from ``cfg.dimensionality``, default 2).
     fixed_dimensionality: int | None = None
     #: Dimensionality when ``cfg.dimensionality`` is not set.
