@@ -219,3 +219,45 @@ def test_augmentations_and_crops_only_for_training(tiny_demo):
     for split, key in (("validation", "validation_ds"), ("test", "test_ds")):
         ds = model.build_dataset(model.cfg[key], split)
         assert ds.augmenter is None and ds.crop_size is None
+
+
+def _captured_figures(monkeypatch):
+    import matplotlib.figure
+
+    saved = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda self, path, **kw: (saved.append(self), open(path, "wb").close()))
+    return saved
+
+
+def test_display_slice_shows_nifti_slices_as_viewers_do():
+    from atommic_seg.models.writers import display_slice
+
+    slice_xy = np.zeros((64, 80))  # [X, Y] of an axial RAS slice: 64 wide, 80 tall
+    slice_xy[0, 79] = 1  # patient right-most... x=0 is the left edge (R increases with x)
+    ras = np.diag([3.0, 3.0, 3.0, 1.0])
+    shown = display_slice(slice_xy, ras)
+    assert shown.shape == (80, 64)
+    assert shown[0, 0] == 1  # anterior (max y) at the top, x = 0 on the left
+    lps = np.diag([-3.0, -3.0, 3.0, 1.0])  # DICOM-like LPS: x runs to the left, y to the back
+    np.testing.assert_array_equal(display_slice(slice_xy[::-1, ::-1], lps), shown)
+    swapped = np.array([[0, 3.0, 0, 0], [3.0, 0, 0, 0], [0, 0, 3.0, 0], [0, 0, 0, 1]])
+    np.testing.assert_array_equal(display_slice(slice_xy.T, swapped), shown)  # [Y, X] on disk
+    assert display_slice(slice_xy, None) is slice_xy  # HDF5 slices are stored as shown
+
+
+def test_overlay_has_a_legend_of_class_names_and_viewer_orientation(tmp_path, monkeypatch):
+    from atommic_seg.models.writers import write_overlay_png
+
+    saved = _captured_figures(monkeypatch)
+    image = np.zeros((64, 80), np.float32)
+    labels = np.zeros((64, 80), np.uint8)
+    labels[:4, -4:] = 2  # left-anterior corner
+    write_overlay_png(image, labels, tmp_path / "o.png", class_names=["bg", "csf", "gm", "wm"],
+                      affine=np.eye(4))
+    (fig,) = saved
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["csf", "gm", "wm"]
+    rgb = ax.images[0].get_array()
+    assert rgb.shape == (80, 64, 3)  # was 64 x 80, rotated by 90 degrees
+    assert rgb[0, 0, 0] != rgb[0, 0, 1] and rgb[-1, -1, 0] == rgb[-1, -1, 1]  # label top-left

@@ -1,4 +1,4 @@
-"""Command-line interface: ``train``, ``test``, ``predict``, ``list`` and ``info``.
+"""Command-line interface: ``train``, ``test``, ``predict``, ``list``, ``info``, ``report``.
 
 Only argparse is imported up front; torch, Lightning and Hydra load inside the commands so
 ``--help`` answers instantly.
@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", action="store_true", help="print only model_card.md")
     p.add_argument("--set-card", metavar="FILE", help="replace model_card.md with FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verbose", "-v", action="store_true", help="show full tracebacks on errors")
+    p = sub.add_parser("report", help="curves PNG + HTML page of a run folder",
+                       description="Plot a run's training/validation curves (CSV logger) and "
+                                   "collect its test tables and previews in one HTML page.")
+    p.add_argument("run_dir", help="the run folder (exp_dir/name/version)")
+    p.add_argument("--out", default=None, help="output folder (default RUN_DIR/report)")
     p.add_argument("--verbose", "-v", action="store_true", help="show full tracebacks on errors")
     return parser
 
@@ -133,6 +139,12 @@ def _main(argv: Sequence[str] | None) -> int:
             from atommic_core.cli.listing import print_versions
 
             print_versions()
+            return 0
+        if args.command == "report":
+            from atommic_core.report import write_report
+
+            paths = write_report(args.run_dir, args.out)
+            print(f"wrote {paths['curves']} and {paths['html']}")
             return 0
         if args.command == "info":
             from atommic_core.cli.info import run_info

@@ -10,7 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["format_table", "image_panel", "write_metrics_csv", "write_png", "write_volume_h5"]
+__all__ = ["format_table", "image_panel", "write_labelled_png", "write_metrics_csv",
+           "write_panel_png", "write_png", "write_volume_h5"]
+
+_UNITS = "magnitude (file units)"
 
 
 def _tmp(path: str) -> str:
@@ -43,6 +46,55 @@ def write_png(image: torch.Tensor | np.ndarray, path: str) -> str:
     Image.fromarray((arr * 255).round().astype(np.uint8)).save(tmp, format="PNG")
     os.replace(tmp, path)
     return path
+
+
+def _numpy(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    return np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image,
+                      dtype=np.float32).squeeze()
+
+
+def write_panel_png(target: torch.Tensor, reconstruction: torch.Tensor, path: str,
+                    title: str = "") -> str:
+    """Target, reconstruction and ``|error|`` side by side, titled, with colour bars.
+
+    Target and reconstruction share the display range ``[0, max(target)]``; the error has
+    its own range so small errors stay visible, its colour bar giving the values. Without
+    matplotlib the grey-scale :func:`image_panel` PNG is written instead.
+
+    Args:
+        target: Magnitude image, float [H, W].
+        reconstruction: Magnitude image, float [H, W].
+        path: Output ``.png``.
+        title: Prefix of the panel titles (e.g. the volume and slice).
+
+    Returns:
+        The path written.
+    """
+    from atommic_core.plots import image_panels
+
+    t, r = _numpy(target), _numpy(reconstruction)
+    top = float(t.max()) or 1.0
+    prefix = f"{title}: " if title else ""
+    written = image_panels([t, r, np.abs(t - r)],
+                           [f"{prefix}target", "reconstruction", "|target - reconstruction|"],
+                           path, _UNITS, vmax=[top, top, None], cmap=["gray", "gray", "magma"])
+    return written or write_png(image_panel(target, reconstruction), path)
+
+
+def write_labelled_png(image: torch.Tensor | np.ndarray, path: str, title: str) -> str:
+    """One magnitude image with a title and a colour bar (plain PNG without matplotlib).
+
+    Args:
+        image: Magnitude image, float [H, W].
+        path: Output ``.png``.
+        title: Figure title (e.g. the volume and slice).
+
+    Returns:
+        The path written.
+    """
+    from atommic_core.plots import image_panels
+
+    return image_panels([_numpy(image)], [title], path, _UNITS) or write_png(image, path)
 
 
 def write_volume_h5(path: str, reconstruction: np.ndarray, attrs: Mapping[str, Any]) -> str:

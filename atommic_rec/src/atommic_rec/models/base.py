@@ -23,8 +23,9 @@ from atommic_rec.metrics import METRIC_NAMES, VolumeMetrics, get_convention
 from atommic_rec.models._outputs import (
     format_table,
     image_panel,
+    write_labelled_png,
     write_metrics_csv,
-    write_png,
+    write_panel_png,
     write_volume_h5,
 )
 
@@ -266,7 +267,8 @@ class ReconstructionModel(ModelPT):
         for name, (target, recon) in self._metrics["test"].volumes().items():
             mid = target.shape[0] // 2
             stem = os.path.splitext(os.path.basename(name))[0]
-            write_png(image_panel(target[mid], recon[mid]), os.path.join(folder, f"{stem}.png"))
+            write_panel_png(target[mid], recon[mid], os.path.join(folder, f"{stem}.png"),
+                            f"{stem} slice {mid}")
 
     # -- prediction ------------------------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int,
@@ -302,8 +304,10 @@ class ReconstructionModel(ModelPT):
                                          {"model": type(self).__name__, "source": str(name)}))
             if self.cfg.get("write_png", True):
                 os.makedirs(os.path.join(output_dir, "previews"), exist_ok=True)
-                paths.append(write_png(volume[volume.shape[0] // 2],
-                                       os.path.join(output_dir, "previews", f"{stem}.png")))
+                mid = volume.shape[0] // 2
+                paths.append(write_labelled_png(
+                    volume[mid], os.path.join(output_dir, "previews", f"{stem}.png"),
+                    f"{stem} slice {mid}: reconstruction"))
         return paths
 
 

@@ -390,6 +390,8 @@ class SegmentationModel(ModelPT):
                                                   entry["spacing"]))
                 if overlays and entry["image"] is not None:
                     lab = entry["labels"][entry["labels"].shape[0] // 2]
-                    written.append(write_overlay_png(entry["image"], lab,
-                                                     f"{base}_overlay.png"))
+                    written.append(write_overlay_png(
+                        entry["image"], lab, f"{base}_overlay.png",
+                        class_names=self.class_names,
+                        affine=entry["affine"] if entry["format"] == "nifti" else None))
         return written
