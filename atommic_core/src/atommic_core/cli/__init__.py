@@ -1,4 +1,4 @@
-"""Command-line interface: ``train``, ``test``, ``predict``, ``list``, ``info``, ``report``.
+"""Command-line interface: run commands (train, test, predict) and tools (list, info, ...).
 
 Only argparse is imported up front; torch, Lightning and Hydra load inside the commands so
 ``--help`` answers instantly.
@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", action="store_true", help="print only model_card.md")
     p.add_argument("--set-card", metavar="FILE", help="replace model_card.md with FILE")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verbose", "-v", action="store_true", help="show full tracebacks on errors")
+    p = sub.add_parser("export", help="export a .atommic model to ONNX (checked with "
+                       "onnxruntime)", description="Export a model to ONNX and check that "
+                       "onnxruntime matches PyTorch on example inputs.")
+    p.add_argument("archive", help="the .atommic file")
+    p.add_argument("out", help="the .onnx file to write")
+    p.add_argument("--shape", default=None,
+                   help="main input shape, e.g. 1,8,128,128 (default: the model's)")
+    p.add_argument("--atol", type=float, default=1e-4,
+                   help="largest accepted |onnxruntime - PyTorch| (default 1e-4)")
     p.add_argument("--verbose", "-v", action="store_true", help="show full tracebacks on errors")
     p = sub.add_parser("report", help="curves PNG + HTML page of a run folder",
                        description="Plot a run's training/validation curves (CSV logger) and "
@@ -125,6 +135,24 @@ def _one_line(exc: BaseException) -> str:
     return text
 
 
+def _export(args: argparse.Namespace) -> int:
+    from atommic_core.errors import ConfigError
+
+    try:
+        shape = [int(s) for s in args.shape.split(",")] if args.shape else None
+    except ValueError:
+        raise ConfigError(f"--shape: expected comma-separated integers like 1,8,128,128, "
+                          f"found {args.shape!r}") from None
+    from atommic_core.model.modelpt import ModelPT
+    from atommic_core.onnx_export import export_onnx
+
+    result = export_onnx(ModelPT.restore_from(args.archive), args.out, shape, args.atol)
+    inputs = ", ".join(f"{k} {v}" for k, v in result["inputs"].items())
+    print(f"wrote {result['path']} (inputs: {inputs}; outputs: {', '.join(result['outputs'])});"
+          f" onnxruntime matches PyTorch to {result['max_abs_diff']:.2g}")
+    return 0
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -140,6 +168,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
             print_versions()
             return 0
+        if args.command == "export":
+            return _export(args)
         if args.command == "report":
             from atommic_core.report import write_report
 

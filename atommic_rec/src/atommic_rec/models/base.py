@@ -140,6 +140,12 @@ class ReconstructionModel(ModelPT):
                  "mask": mask, "initial_image": initial_image}
         return self.reconstruct(self._prepare(batch))[-1]
 
+    def onnx_export_spec(self, shape: Any = None) -> Any:
+        """What ``python -m atommic_core export`` exports (see ``atommic_rec.models._onnx``)."""
+        from atommic_rec.models._onnx import onnx_spec
+
+        return onnx_spec(self, shape)
+
     def _prepare(self, batch: dict[str, Any]) -> dict[str, Any]:
         # Lightning's 64-true plugin casts float inputs only: complex ones are cast here.
         real = torch.float64 if self.dtype == torch.float64 else torch.float32

@@ -153,6 +153,12 @@ class SegmentationModel(ModelPT):
                 o, size=size, mode=mode, align_corners=False)[crop] for o in out]
         return out[crop]
 
+    def onnx_export_spec(self, shape: Any = None) -> Any:
+        """What ``python -m atommic_core export`` exports (see ``atommic_seg.models._onnx``)."""
+        from atommic_seg.models._onnx import onnx_spec
+
+        return onnx_spec(self, shape)
+
     def infer(self, image: torch.Tensor, tta: bool = True) -> torch.Tensor:
         """Evaluation logits, with the options of ``model.inference``.
 
