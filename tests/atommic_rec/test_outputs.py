@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from PIL import Image
@@ -41,3 +43,24 @@ def test_without_matplotlib_plain_grey_png(tmp_path, monkeypatch):
     assert panel.shape == (6, 24)  # target | reconstruction | error, grey
     single = np.asarray(Image.open(write_labelled_png(target, str(tmp_path / "s.png"), "t")))
     assert single.shape == (6, 8)
+
+
+def test_predict_writes_a_16bit_dicom_series_per_volume(tmp_path):
+    import pydicom
+
+    from atommic_rec.models import ZeroFilled
+
+    model = ZeroFilled({"write_dicom": True, "write_png": False})
+    recon = torch.rand(3, 6, 8, generator=torch.Generator().manual_seed(2)) * 5
+    outputs = [{"fname": ["vol_a.h5", "vol_a.h5"], "slice_idx": [1, 0],
+                "reconstruction": recon[[1, 0]]},
+               {"fname": ["vol_a.h5"], "slice_idx": [2], "reconstruction": recon[2:]}]
+    written = model.write_predictions(outputs, str(tmp_path))
+    series = sorted(w for w in written if w.endswith(".dcm"))
+    assert [os.path.basename(os.path.dirname(p)) for p in series] == ["vol_a_dicom"] * 3
+    slices = [pydicom.dcmread(p) for p in series]
+    back = np.stack([s.pixel_array * float(s.RescaleSlope) + float(s.RescaleIntercept)
+                     for s in slices])
+    np.testing.assert_allclose(back, recon.numpy(), atol=float(slices[0].RescaleSlope))
+    assert slices[0].SeriesDescription == "ZeroFilled reconstruction"
+    assert "geometry unknown" in slices[0].ImageComments

@@ -65,7 +65,7 @@ def test_unet_fit_test_predict(tiny_demo, tmp_path, capsys):
     np.testing.assert_allclose(pred.affine, src.affine)
     assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1, 2, 3}
     png = Image.open(next(w for w in written if w.endswith(".png")))
-    assert png.size == (src.shape[1], src.shape[0]) and png.mode == "RGB"
+    assert png.mode in ("RGB", "RGBA")  # a figure with a legend (orientation: tests below)
 
 
 def test_predicted_volume_matches_per_slice_forward(tiny_demo, tmp_path):
@@ -261,3 +261,26 @@ def test_overlay_has_a_legend_of_class_names_and_viewer_orientation(tmp_path, mo
     rgb = ax.images[0].get_array()
     assert rgb.shape == (80, 64, 3)  # was 64 x 80, rotated by 90 degrees
     assert rgb[0, 0, 0] != rgb[0, 0, 1] and rgb[-1, -1, 0] == rgb[-1, -1, 1]  # label top-left
+
+
+def test_predict_writes_a_dicom_label_series_with_the_nifti_geometry(tiny_demo, tmp_path):
+    import pydicom
+
+    model = SegmentationUNet(_cfg(tiny_demo, write_dicom=True)).eval()
+    model.cfg.predict_ds = {"data_path": str(tiny_demo / "test"), "batch_size": 4,
+                            "overlays": False}
+    loader = model.predict_dataloader()
+    outputs = [model.predict_step(b, i) for i, b in enumerate(loader)]
+    written = model.write_predictions(outputs, str(tmp_path))
+    nifti = nib.load(next(w for w in written if w.endswith(".nii.gz")))
+    series = sorted(w for w in written if w.endswith(".dcm"))
+    slices = [pydicom.dcmread(p) for p in series]
+    assert len(slices) == nifti.shape[2] == 8
+    labels = np.stack([s.pixel_array for s in slices], axis=-1)  # back to [X, Y, Z]
+    np.testing.assert_array_equal(labels, np.asarray(nifti.dataobj))
+    assert slices[0].ImageComments.startswith("labels: 0=background, 1=csf, 2=gm, 3=wm")
+    lps = np.diag([-1.0, -1.0, 1.0])
+    for k in (0, 7):
+        expected = lps @ (nifti.affine[:3, :3] @ [0, 0, k] + nifti.affine[:3, 3])
+        np.testing.assert_allclose([float(v) for v in slices[k].ImagePositionPatient],
+                                   expected, atol=1e-4)

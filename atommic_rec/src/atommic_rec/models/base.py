@@ -59,7 +59,7 @@ class ReconstructionModel(ModelPT):
         trainer: The Lightning trainer, if any.
     """
 
-    evaluation_keys = ("evaluation_convention", "write_png")
+    evaluation_keys = ("evaluation_convention", "write_png", "write_dicom")
     #: What the model card names as the task.
     task = "reconstruction"
 
@@ -308,6 +308,12 @@ class ReconstructionModel(ModelPT):
             volume = torch.stack([slices[i] for i in sorted(slices)]).numpy()
             paths.append(write_volume_h5(os.path.join(output_dir, f"{stem}.h5"), volume,
                                          {"model": type(self).__name__, "source": str(name)}))
+            if self.cfg.get("write_dicom", False):
+                from atommic_core.dicom import write_dicom_series
+
+                paths += write_dicom_series(
+                    volume, os.path.join(output_dir, f"{stem}_dicom"), case=stem,
+                    description=f"{type(self).__name__} reconstruction")
             if self.cfg.get("write_png", True):
                 os.makedirs(os.path.join(output_dir, "previews"), exist_ok=True)
                 mid = volume.shape[0] // 2

@@ -67,6 +67,8 @@ class SegmentationModel(ModelPT):
 
     #: What the model card names as the task.
     task = "segmentation"
+    #: ``model`` keys a test/predict of a ``.atommic`` takes from the run's config.
+    evaluation_keys = ("write_dicom",)
     #: Fixed dimensionality of the model (None: from ``cfg.dimensionality``, default 2).
     fixed_dimensionality: int | None = None
     #: Dimensionality when ``cfg.dimensionality`` is not set.
@@ -152,6 +154,19 @@ class SegmentationModel(ModelPT):
             return [o[crop] if o.shape[2:] == size else F.interpolate(
                 o, size=size, mode=mode, align_corners=False)[crop] for o in out]
         return out[crop]
+
+    def _write_dicom_labels(self, case: str, entry: dict[str, Any], base: str) -> list[str]:
+        """The label map as a DICOM series (``<case>_labels_dicom/``), multiclass only."""
+        from atommic_core.dicom import write_dicom_series
+
+        labels = entry["labels"]
+        if labels.ndim != 3:  # [S, C, H, W] multilabel: one series per channel would be needed
+            raise ConfigError("model.write_dicom: DICOM label series are written for "
+                              "multiclass label maps; found multilabel [S, C, H, W]")
+        return write_dicom_series(labels, f"{base}_labels_dicom", case=case,
+                                  description=f"{type(self).__name__} segmentation labels",
+                                  affine=entry["affine"], class_names=self.class_names,
+                                  kind="labels", series_number=2)
 
     def onnx_export_spec(self, shape: Any = None) -> Any:
         """What ``python -m atommic_core export`` exports (see ``atommic_seg.models._onnx``)."""
@@ -394,6 +409,8 @@ class SegmentationModel(ModelPT):
                 base = os.path.join(output_dir, case)
                 written.append(write_label_volume(entry["labels"], base, fmt, entry["affine"],
                                                   entry["spacing"]))
+                if self.cfg.get("write_dicom", False):
+                    written += self._write_dicom_labels(case, entry, base)
                 if overlays and entry["image"] is not None:
                     lab = entry["labels"][entry["labels"].shape[0] // 2]
                     written.append(write_overlay_png(
