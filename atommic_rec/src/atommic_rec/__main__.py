@@ -1,4 +1,4 @@
-"""``python -m atommic_rec``: ``make-demo-data OUT [...]`` and ``demo [...]``."""
+"""``python -m atommic_rec``: ``make-demo-data OUT``, ``demo`` and ``convert ismrmrd IN OUT``."""
 
 from __future__ import annotations
 
@@ -55,16 +55,39 @@ def _demo(argv: Sequence[str]) -> int:
     return int(main(list(argv)) or 0)
 
 
-COMMANDS = {"make-demo-data": _make_demo_data, "demo": _demo}
+def _convert(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m atommic_rec convert",
+        description="Convert raw scanner data to the fastMRI HDF5 layout (see "
+                    "atommic_rec.data.ismrmrd_convert for the mapping).")
+    parser.add_argument("format", choices=("ismrmrd",), help="input format")
+    parser.add_argument("inputs", nargs="+", metavar="IN.h5", help="ISMRMRD file(s)")
+    parser.add_argument("out", metavar="OUT_DIR", help="output folder")
+    args = parser.parse_args(argv)
+    from atommic_core.errors import AtommicError
+    from atommic_rec.data.ismrmrd_convert import convert_ismrmrd
+
+    for path in args.inputs:
+        try:
+            print(f"wrote {convert_ismrmrd(path, args.out)}")
+        except (AtommicError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+COMMANDS = {"make-demo-data": _make_demo_data, "demo": _demo, "convert": _convert}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch a subcommand; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print("usage: python -m atommic_rec {make-demo-data,demo} ...\n"
+        print("usage: python -m atommic_rec {make-demo-data,demo,convert} ...\n"
               "  make-demo-data OUT   write simulated fastMRI-format demo data\n"
-              "  demo                 train and evaluate the demo VarNet", file=sys.stderr)
+              "  demo                 train and evaluate the demo VarNet\n"
+              "  convert ismrmrd IN.h5 OUT_DIR   ISMRMRD raw data to the fastMRI layout",
+              file=sys.stderr)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     return COMMANDS[argv[0]](argv[1:])
 
