@@ -17,3 +17,11 @@ def fresh_plugins():
     plugins.reset_plugin_manager()
     yield plugins
     plugins.reset_plugin_manager()
+
+
+@pytest.fixture(autouse=True)
+def _private_pretrained_cache(tmp_path_factory, monkeypatch):
+    """Runs that publish (``exp_manager.publish_pretrained``) never touch ``~/.cache``."""
+    if "ATOMMIC_CACHE_DIR" not in os.environ:
+        folder = tmp_path_factory.getbasetemp() / "atommic_cache"
+        monkeypatch.setenv("ATOMMIC_CACHE_DIR", str(folder))
