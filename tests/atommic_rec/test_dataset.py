@@ -133,11 +133,15 @@ def test_build_rec_dataset_contract_and_collate(data_dir):
         assert batch[key].shape == (2,)
     # max-normalised input; target un-normalises with scale
     assert batch["initial_image"][0].abs().max() == pytest.approx(1.0)
-    # validation masks are deterministic per file; training masks are not by default
+    # validation masks are deterministic per file; training masks change with the epoch
     again = build_rec_dataset(cfg, "validation")[0]["mask"]
     assert torch.equal(ds[0]["mask"], again)
     train = build_rec_dataset(cfg, "train")
-    assert any(not torch.equal(train[0]["mask"], train[0]["mask"]) for _ in range(5))
+    masks = []
+    for epoch in range(5):
+        train.set_epoch(epoch)
+        masks.append(train[0]["mask"])
+    assert any(not torch.equal(masks[0], m) for m in masks[1:])
 
 
 def test_build_rec_dataset_rss_and_split_folders(tmp_path):
@@ -184,6 +188,29 @@ def test_training_masks_reproducible_with_workers(data_dir):
     first, second = masks(), masks()
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
     assert any(not torch.equal(first[0], m) for m in first[1:])
+
+
+def test_training_draws_are_per_item_and_epoch_whatever_the_order_or_worker(data_dir):
+    """An item's mask and augmentation come from (seed, epoch, index): a resumed epoch that
+    skips items, another worker count or another order draws the same for each item."""
+    cfg = {"data_path": str(data_dir), "mask_args": MASK, "seed": 3,
+           "augmentations": {"global_phase": True, "flip": 0.5}}
+
+    def items(order, epoch, workers):
+        ds = build_rec_dataset(cfg, "train")
+        ds.set_epoch(epoch)
+        loader = DataLoader(ds, batch_size=None, sampler=order, num_workers=workers)
+        return {i: item for i, item in zip(order, loader, strict=True)}
+
+    n = len(build_rec_dataset(cfg, "train"))
+    ref = items(list(range(n)), epoch=1, workers=0)
+    for other in (items(list(reversed(range(n))), 1, 2), items([3, 1], 1, 1)):
+        for i, item in other.items():
+            assert torch.equal(item["mask"], ref[i]["mask"])
+            assert torch.equal(item["masked_kspace"], ref[i]["masked_kspace"])
+    next_epoch = items(list(range(n)), epoch=2, workers=0)
+    assert any(not torch.equal(next_epoch[i]["masked_kspace"], ref[i]["masked_kspace"])
+               for i in range(n))
 
 
 def test_transform_errors_name_the_file(tmp_path):

@@ -175,3 +175,43 @@ def test_same_command_twice_gives_identical_metrics(demo_data, tmp_path):
                      f"+exp_manager.version={version}"]) == 0
         tables.append((tmp_path / "rec_varnet" / version / "metrics.csv").read_text())
     assert tables[0] == tables[1]
+
+
+def test_interrupted_mid_epoch_then_resumed_equals_uninterrupted(demo_data, tmp_path,
+                                                                 monkeypatch, capsys):
+    """2 steps per epoch, 3 epochs, random training masks and augmentations drawn in a
+    DataLoader worker; SIGINT during step 2 (epoch 1), then resume: the same weights."""
+    import os
+    import signal
+
+    from atommic_rec.models.base import ReconstructionModel
+
+    common = [f"model.data_root={demo_data}", f"exp_manager.exp_dir={tmp_path}",
+              "trainer.max_epochs=3", "exp_manager.create_tensorboard_logger=false",
+              "model.train_ds.num_workers=1", *TINY["rec_varnet"]]
+    assert main(["train", "--config-name", "rec_varnet", *common,
+                 "+exp_manager.version=full"]) == 0
+    step = ReconstructionModel.training_step
+
+    def interrupted_step(self, batch, batch_idx):
+        if self.global_step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return step(self, batch, batch_idx)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ReconstructionModel, "training_step", interrupted_step)
+        assert main(["train", "--config-name", "rec_varnet", *common,
+                     "+exp_manager.version=cut"]) == 130
+    assert "to continue this run exactly where it stopped" in capsys.readouterr().err
+    runs = tmp_path / "rec_varnet"
+    stopped = torch.load(runs / "cut" / "checkpoints" / "rec_varnet--interrupted.ckpt",
+                         map_location="cpu", weights_only=False)
+    assert stopped["atommic_train_progress"] == {"epoch": 1, "batches_done": 1}
+    assert main(["train", "--config-name", "rec_varnet", *common,
+                 "exp_manager.version=cut", "exp_manager.resume_if_exists=true"]) == 0
+    full, cut = (torch.load(runs / v / "checkpoints" / "rec_varnet--last.ckpt",
+                            map_location="cpu", weights_only=False) for v in ("full", "cut"))
+    assert full["global_step"] == cut["global_step"] == 6
+    difference = max(float((full["state_dict"][k] - cut["state_dict"][k]).abs().max())
+                     for k in full["state_dict"])
+    assert difference == 0.0

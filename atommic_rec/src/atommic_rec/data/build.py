@@ -8,8 +8,8 @@ Config keys (all optional except ``data_path``)::
     skip_bad_files: false
     mask_args: {type: random1d, accelerations: [4], center_fractions: [0.08]}
     use_seed: null                  # deterministic masks per file; default: split != train
-                                    # (training masks: private generator seeded by `seed`
-                                    # and the DataLoader worker seed)
+                                    # (training masks and augmentations: drawn per item
+                                    # from (seed, epoch, index))
     crop_size: null                 # e.g. [128, 128]
     augmentations: null             # train split only, before the mask, e.g. {global_phase:
                                     # true, flip: 0.5, transpose: 0.5, coil_permutation: true,

@@ -24,6 +24,8 @@ import torch
 from torch.utils.data import Dataset
 
 from atommic_core.errors import AtommicError, DataSkipWarning
+from atommic_core.training_data import SharedEpoch
+from atommic_rec.transforms._rng import item_draws
 
 __all__ = ["DataFileError", "SliceDataset", "VolumeInfo", "list_files"]
 
@@ -92,7 +94,9 @@ class SliceDataset(Dataset):
             :class:`~atommic_rec.transforms.Compose`).
         sample_rate: Fraction of slices kept (random, from ``seed``).
         volume_sample_rate: Fraction of volumes kept instead (not both).
-        seed: Seed of the sub-sampling.
+        seed: Seed of the sub-sampling and of the training draws: the transforms' random
+            draws (training masks, augmentations) for item ``i`` in epoch ``e`` come from
+            ``(seed, e, i)`` (see :meth:`set_epoch`), whichever worker makes the item.
         skip_bad_files: Skip bad files with a warning instead of raising; this also reads
             every value once at construction to skip files holding NaN/Inf (otherwise a
             non-finite slice is a ``DataFileError`` naming file and slice when it is read).
@@ -123,6 +127,9 @@ class SliceDataset(Dataset):
         self.keys = {"kspace": kspace_key, "maps": sensitivity_key, "mask": mask_key}
         self.target_keys = tuple(target_keys)
         rng = np.random.default_rng(seed)
+        self.seed = int(seed)
+        # DataLoader workers (persistent ones too) hold copies: the epoch lives in shared memory
+        self._epoch = SharedEpoch()
         self._scan_values = bool(skip_bad_files)  # read every value once to find NaN/Inf
         self.volumes = self._check_all(list_files(root), skip_bad_files)
         if volume_sample_rate is not None:
@@ -230,8 +237,19 @@ class SliceDataset(Dataset):
         vol, slice_idx = self.examples[index]
         sample = self._read(vol, slice_idx)
         sample["max_value"] = self._max_value(vol)
-        return sample if self.transform is None else \
-            self._apply(self.transform, sample, vol, slice_idx)
+        if self.transform is None:
+            return sample
+        with item_draws(self.seed, self.epoch, index):
+            return self._apply(self.transform, sample, vol, slice_idx)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the training draws (shared with the loader's workers)."""
+        return self._epoch.get()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch of the training draws, in this process and its DataLoader workers."""
+        self._epoch.set(epoch)
 
     def _apply(self, transform: Callable[[dict[str, Any]], Any], sample: dict[str, Any],
                vol: int, slice_idx: int) -> Any:

@@ -103,7 +103,7 @@ class Augment:
             skipped otherwise.
         coil_permutation: Probability of a random coil order (True = always).
         scale: ``[low, high]`` range of a log-uniform intensity factor, or None.
-        seed: Seed of the private generator (mixed with the DataLoader worker seed).
+        seed: Seed of the private generator (per item and epoch inside a ``SliceDataset``).
         fft_centered: FFT convention of the data.
         fft_normalization: FFT normalisation of the data.
         spatial_dims: FFT dims of k-space ``[C, H, W]``.

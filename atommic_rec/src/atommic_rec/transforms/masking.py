@@ -39,10 +39,11 @@ class Mask:
             :class:`~atommic_rec.masks.MaskFunc`, or None.
         use_seed: If True, the mask is deterministic per file name (fastMRI convention: the
             same mask for every slice of a volume); use it for validation and test. If False
-            (training), masks come from a generator private to this transform and process,
-            seeded from ``seed`` and, in a DataLoader worker, the worker's seed (which the
-            DataLoader derives from its own generator): new masks every draw, reproducible
-            runs, global RNGs untouched. ``seed=None`` then draws fresh OS entropy.
+            (training), masks come from a generator private to this transform: per item and
+            epoch inside a ``SliceDataset`` (``(seed, epoch, index)``, see
+            :func:`~atommic_rec.transforms._rng.item_draws`), else per process/worker; new
+            masks every epoch, reproducible and exactly resumable runs, global RNGs
+            untouched. ``seed=None`` outside a dataset draws fresh OS entropy.
         seed: With ``use_seed``, an extra integer mixed into the per-file seed (different fixed
             masks per seed); without, the seed of the training-mask generator.
         fft_centered: If False, k-space has DC at index 0 and the mask is shifted to match.
