@@ -80,6 +80,16 @@ def test_log_dir_other_ranks_use_rank0_version(tmp_path, monkeypatch):
     assert log_dir.resolve_log_dir(str(tmp_path), "e", None, rank=1) == run0
 
 
+def test_externally_launched_rank_without_version_is_a_config_error(tmp_path, monkeypatch):
+    """torchrun/srun start every rank: without a given version each would pick its own folder."""
+    monkeypatch.delenv(log_dir.VERSION_ENV, raising=False)
+    with pytest.raises(ConfigError, match=r"^rank 1 of a multi-process run: .*hint: add "
+                                          r"\+exp_manager.version=<name>"):
+        log_dir.resolve_log_dir(str(tmp_path), "e", None, rank=1)
+    assert log_dir.resolve_log_dir(str(tmp_path), "e", "given", rank=1).name == "given"
+    assert [p.name for p in (tmp_path / "e").iterdir()] == ["given"]
+
+
 # -- run files ---------------------------------------------------------------------------
 def test_run_files_config_command_and_git(tmp_path, monkeypatch):
     repo = tmp_path / "repo"

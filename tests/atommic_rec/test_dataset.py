@@ -319,3 +319,18 @@ def test_non_finite_slice_is_named_and_skip_bad_files_skips_the_file(tmp_path):
         kept = SliceDataset(tmp_path, skip_bad_files=True)
     assert [v.path.name for v in kept.volumes] == ["a.h5"]
     assert any("'kspace' holds 16 NaN/Inf" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize(("values", "dtype", "bad"), [
+    ([1.0, 2.0], torch.float32, 0),
+    ([3e38, 3e38, 1.0], torch.float32, 0),            # the sum overflows: exact count says 0
+    ([float("inf"), float("-inf"), 1.0], torch.float32, 2),  # sum NaN
+    ([float("nan"), 1.0], torch.float64, 1),
+    ([complex(1, float("nan")), 1j], torch.complex64, 1),
+    ([complex(float("inf"), 0), complex(-3e38, 3e38)], torch.complex64, 1),
+])
+def test_non_finite_count_fast_path_is_exact(values, dtype, bad):
+    from atommic_rec.data.slice_dataset import _non_finite
+
+    assert _non_finite(torch.tensor(values, dtype=dtype)) == bad
+    assert _non_finite(torch.tensor([1, 2])) == 0 and _non_finite(None) == 0

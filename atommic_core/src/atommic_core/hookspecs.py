@@ -11,6 +11,12 @@ A plugin is an installed distribution with an entry point in the group ``atommic
 whose target module holds functions decorated with ``@atommic_core.hookimpl``. A hookimpl
 whose name matches no hookspec (a typo) makes its plugin fail to load, with a suggestion.
 
+Registration hooks may pass a lazy reference ``"package.module:Class"`` wherever they pass a
+class (or params dataclass): the host stores the string and imports it the first time the
+entry is used, so listing names (``python -m atommic_core list``) never imports torch or
+Lightning. A malformed string fails the plugin at registration; one that cannot be imported
+raises a one-line :class:`~atommic_core.errors.PluginError` naming the plugin when used.
+
 A collection that needs hooks of its own (``atommic_register_masks``, ...) writes them in its
 own hookspecs module with :data:`hookspec` and names that module in its entry-point module:
 ``ATOMMIC_HOOKSPECS = ["atommic_rec.hookspecs"]``; the manager adds those specs before it
@@ -41,14 +47,16 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def atommic_register_models(register: Callable[[str, type], None]) -> None:
+def atommic_register_models(register: Callable[[str, type | str], None]) -> None:
     """Register model classes under names that configs can use as ``model.model_name``.
 
     Args:
         register: Call ``register(name, model_cls)`` once per model; ``model_cls`` must be a
-            subclass of :class:`atommic_core.ModelPT`. The host checks the name and rejects
-            duplicates with a :class:`~atommic_core.errors.PluginError`. If the hook raises,
-            the plugin's entries are dropped with a ``PluginLoadWarning`` (strict mode raises).
+            subclass of :class:`atommic_core.ModelPT`, or a lazy reference to one
+            (``register("VarNet", "atommic_rec.models:VarNet")``, checked when imported).
+            The host checks the name and rejects duplicates with a
+            :class:`~atommic_core.errors.PluginError`. If the hook raises, the plugin's
+            entries are dropped with a ``PluginLoadWarning`` (strict mode raises).
 
     Called:
         Once per process, the first time the model registry is read, for every plugin in
@@ -57,12 +65,13 @@ def atommic_register_models(register: Callable[[str, type], None]) -> None:
 
 
 @hookspec
-def atommic_register_optimizers(register: Callable[[str, type, type], None]) -> None:
+def atommic_register_optimizers(register: Callable[[str, type | str, type | str], None]) -> None:
     """Register optimizers under names usable as ``model.optim.name``.
 
     Args:
         register: Call ``register(name, optimizer_cls, params_dataclass)``; the dataclass lists
-            the optimizer's keyword arguments with their defaults (``lr`` required).
+            the optimizer's keyword arguments with their defaults (``lr`` required). Either
+            may be a lazy reference (``"torch.optim:AdamW"``).
 
     Called:
         Once per process, the first time the optimizer registry is read, in plugin order.
@@ -70,12 +79,13 @@ def atommic_register_optimizers(register: Callable[[str, type, type], None]) -> 
 
 
 @hookspec
-def atommic_register_schedulers(register: Callable[[str, type, type], None]) -> None:
+def atommic_register_schedulers(register: Callable[[str, type | str, type | str], None]) -> None:
     """Register learning-rate schedulers under names usable as ``model.optim.sched.name``.
 
     Args:
         register: Call ``register(name, scheduler_cls, params_dataclass)``; the dataclass lists
-            the scheduler's keyword arguments with their defaults.
+            the scheduler's keyword arguments with their defaults. Either may be a lazy
+            reference (``"torch.optim.lr_scheduler:StepLR"``).
 
     Called:
         Once per process, the first time the scheduler registry is read, in plugin order.

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from atommic_core.errors import PluginError, UnknownNameError
+from atommic_core.lazy_ref import describe, is_reference, parse_reference, resolve_reference
 
 __all__ = ["Entry", "Registry", "models", "optimizers", "reset_all", "schedulers"]
 
@@ -23,23 +24,97 @@ _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 _ALL: list[weakref.ref[Registry]] = []  # weak: registries made in tests may go away
 
 
-@dataclass(frozen=True)
 class Entry:
     """One registered object and where it came from.
 
+    ``obj`` and ``params`` may have been registered as lazy references
+    (``"package.module:Class"``, see :mod:`atommic_core.lazy_ref`); reading the attribute
+    imports them once and runs the registry's check on what was imported.
+
     Attributes:
         name: The name configs use (``model.model_name``, ``model.optim.name``, ...).
-        obj: The registered class.
-        params: The params dataclass of an optimizer or scheduler; None for models.
         plugin: Name of the plugin that registered it (``"core"``, ``"rec"``, ``"runtime"``).
         distribution: Its distribution (``"atommic-rec"``), None for in-process plugins.
+        kind: What the registry holds ("model", "optimizer", ...), for messages.
     """
 
-    name: str
-    obj: Any
-    params: Any  # params dataclass for optimizers/schedulers, None for models
-    plugin: str
-    distribution: str | None
+    def __init__(self, name: str, obj: Any, params: Any, plugin: str,
+                 distribution: str | None, kind: str = "entry",
+                 check: Callable[[str, Any, Any], None] | None = None) -> None:
+        self.name = name
+        self.target = obj  # a class or a lazy reference string
+        self.params_target = params
+        self.plugin = plugin
+        self.distribution = distribution
+        self.kind = kind
+        self._check = check
+        self._resolved: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def lazy(self) -> bool:
+        """True while the entry still holds a lazy reference that was not imported."""
+        return self._resolved is None and (is_reference(self.target)
+                                           or is_reference(self.params_target))
+
+    @property
+    def obj(self) -> Any:
+        """The registered class (imported on first access if registered lazily)."""
+        return self._resolve()[0]
+
+    @property
+    def params(self) -> Any:
+        """The params dataclass of an optimizer or scheduler; None for models."""
+        return self._resolve()[1]
+
+    @property
+    def qualname(self) -> str:
+        """``module.Class`` or the lazy reference string, without importing anything."""
+        return describe(self.target)
+
+    def validate(self) -> None:
+        """Check the reference syntax now, and the objects too when nothing is lazy."""
+        for value in (self.target, self.params_target):
+            if is_reference(value):
+                try:
+                    parse_reference(value)
+                except ValueError as exc:
+                    raise PluginError(f"plugin {self.plugin!r} registered the {self.kind} "
+                                      f"{self.name!r}: {exc}") from None
+        if not self.lazy and self._check is not None:
+            self._check(self.name, self.target, self.params_target)
+
+    def _resolve(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._resolved is None:
+                obj, params = (self._import(v) for v in (self.target, self.params_target))
+                if self._check is not None and self.lazy:
+                    try:
+                        self._check(self.name, obj, params)
+                    except PluginError as exc:
+                        raise PluginError(f"{self._where()}: {exc}") from None
+                self._resolved = (obj, params)
+            return self._resolved
+
+    def _import(self, value: Any) -> Any:
+        if not is_reference(value):
+            return value
+        try:
+            return resolve_reference(value)
+        except Exception as exc:  # any import-time error of the plugin's module
+            cause = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            raise PluginError(
+                f"{self._where()} registered the {self.kind} {self.name!r} as {value!r}, which "
+                f"cannot be imported: {cause}; hint: fix the reference in the plugin's "
+                "registration hook or reinstall the plugin") from exc
+
+    def _where(self) -> str:
+        dist = f" ({self.distribution})" if self.distribution else ""
+        return f"plugin {self.plugin!r}{dist}"
+
+    def __repr__(self) -> str:
+        return (f"Entry(name={self.name!r}, obj={describe(self.target)!r}, "
+                f"plugin={self.plugin!r}, distribution={self.distribution!r})")
 
 
 class Registry(Mapping[str, Any]):
@@ -110,7 +185,7 @@ class Registry(Mapping[str, Any]):
         dist = record.distribution if record is not None else None
 
         def register(name: str, obj: Any, params: Any = None) -> None:
-            entry = Entry(name, obj, params, plugin, dist)
+            entry = Entry(name, obj, params, plugin, dist, self.kind, self._check)
             self._validate(entry)
             self._put(staged, entry)
 
@@ -122,8 +197,7 @@ class Registry(Mapping[str, Any]):
                 f"plugin {entry.plugin!r} registered the {self.kind} name {entry.name!r}; names "
                 "must start with a letter and use only letters, digits, '_', '-' and '.'"
             )
-        if self._check is not None:
-            self._check(entry.name, entry.obj, entry.params)
+        entry.validate()
 
     def _put(self, entries: dict[str, Entry], entry: Entry) -> None:
         key = self._key(entry.name)
@@ -148,7 +222,7 @@ class Registry(Mapping[str, Any]):
     def register(self, name: str, obj: Any, params: Any = None, plugin: str = "runtime") -> None:
         """Add an entry at run time (e.g. from a notebook); duplicates raise ``PluginError``."""
         with self._lock:
-            entry = Entry(name, obj, params, plugin, None)
+            entry = Entry(name, obj, params, plugin, None, self.kind, self._check)
             self._validate(entry)
             self._put(self._load(), entry)
             self._runtime[self._key(name)] = entry
@@ -203,13 +277,14 @@ class Registry(Mapping[str, Any]):
         return list(self._load().values())
 
     def __repr__(self) -> str:
-        return repr({e.name: e.obj for e in self._load().values()})
+        return repr({e.name: e.qualname if e.lazy else e.obj for e in self._load().values()})
 
 
 def _check_model(name: str, obj: Any, params: Any) -> None:
-    from atommic_core.model.modelpt import ModelPT
-
-    if not (isinstance(obj, type) and issubclass(obj, ModelPT)):
+    # No import of ModelPT here (that would close the cycle registry -> modelpt -> optim ->
+    # registry and load torch): a class that subclasses ModelPT has already imported it.
+    modelpt = sys.modules.get("atommic_core.model.modelpt")
+    if modelpt is None or not (isinstance(obj, type) and issubclass(obj, modelpt.ModelPT)):
         raise PluginError(f"model {name!r} must be a subclass of atommic_core.ModelPT, got {obj!r}")
 
 

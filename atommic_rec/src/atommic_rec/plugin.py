@@ -10,11 +10,12 @@ from atommic_core import hookimpl
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the reconstruction models (imported here: torch loads only when needed)."""
-    from atommic_rec.models import CIRIM, RIM, UNet, VarNet, ZeroFilled
-
-    for cls in (ZeroFilled, UNet, VarNet, CIRIM, RIM):
-        register(cls.__name__, cls)
+    """Register the reconstruction models as lazy references (imported on first use)."""
+    register("ZeroFilled", "atommic_rec.models:ZeroFilled")
+    register("UNet", "atommic_rec.models:UNet")
+    register("VarNet", "atommic_rec.models:VarNet")
+    register("CIRIM", "atommic_rec.models:CIRIM")
+    register("RIM", "atommic_rec.models:RIM")
 
 
 @hookimpl

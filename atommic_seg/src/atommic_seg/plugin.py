@@ -10,11 +10,14 @@ from atommic_core import hookimpl
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the seven segmentation models (``SegmentationUNet``, ...)."""
-    from atommic_seg.models.zoo import MODELS
-
-    for name, cls in MODELS.items():
-        register(name, cls)
+    """Register the seven segmentation models as lazy references (imported on first use)."""
+    register("SegmentationUNet", "atommic_seg.models.zoo:SegmentationUNet")
+    register("SegmentationUNet3D", "atommic_seg.models.zoo:SegmentationUNet3D")
+    register("SegmentationAttentionUNet", "atommic_seg.models.zoo:SegmentationAttentionUNet")
+    register("SegmentationDynUNet", "atommic_seg.models.zoo:SegmentationDynUNet")
+    register("SegmentationVNet", "atommic_seg.models.zoo:SegmentationVNet")
+    register("SegmentationUNETR", "atommic_seg.models.zoo:SegmentationUNETR")
+    register("SegmentationLambdaUNet", "atommic_seg.models.zoo:SegmentationLambdaUNet")
 
 
 @hookimpl

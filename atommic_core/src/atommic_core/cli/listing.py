@@ -1,7 +1,9 @@
 """``python -m atommic_core list``: what is installed and which plugin provides it.
 
 ``list plugins`` only loads the plugins' entry-point modules (cheap); models, optimizers and
-schedulers run the registration hooks, which may import torch.
+schedulers run the registration hooks. Entries registered as lazy references
+(``"package.module:Class"``, as every shipped plugin does) are listed without importing them,
+so no section imports torch or Lightning.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _registry_rows(kind: str) -> list[dict[str, Any]]:
 
     return [
         {"name": e.name, "plugin": e.plugin, "distribution": e.distribution,
-         "class": f"{getattr(e.obj, '__module__', '?')}.{getattr(e.obj, '__qualname__', e.obj)}"}
+         "class": e.qualname}  # a lazy reference stays a string: listing imports nothing
         for e in getattr(registry, kind).entries()
     ]
 

@@ -72,7 +72,8 @@ def resolve_log_dir(exp_dir: str | None, name: str, version: str | int | None,
         version: Given version, or None to pick one.
         use_datetime_version: Timestamp (True) or ``version_<n>`` (False) when picking.
         resume: Prefer the newest existing run with checkpoints when ``version`` is None.
-        rank: Global rank; only rank 0 picks a version, other ranks read :data:`VERSION_ENV`.
+        rank: Global rank; only rank 0 picks a version, other ranks read :data:`VERSION_ENV`
+            (set when Lightning launched them) and raise ``ConfigError`` without it.
         create: Create the folder (with its parents).
 
     Returns:
@@ -81,6 +82,14 @@ def resolve_log_dir(exp_dir: str | None, name: str, version: str | int | None,
     name_dir = Path(exp_dir or "atommic_experiments").expanduser().resolve() / name
     if version is None:
         version = os.environ.get(VERSION_ENV) if rank > 0 else None
+        if version is None and rank > 0:  # torchrun/srun started this rank, not rank 0
+            from atommic_core.errors import ConfigError
+
+            raise ConfigError(
+                f"rank {rank} of a multi-process run: expected the run folder chosen by rank "
+                f"0 or exp_manager.version, found neither (a launcher such as torchrun or srun "
+                f"started every process); hint: add +exp_manager.version=<name>, e.g. "
+                f"$SLURM_JOB_ID, so that every rank writes into the same run folder")
     if version is None and resume:
         version = find_resumable_version(name_dir)
     if version is None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
-
 __all__ = [
     "AdadeltaParams",
     "AdagradParams",
@@ -143,17 +141,14 @@ class LionParams:
 
 
 def register_builtin_optimizers(register: Callable) -> None:
-    """Register the built-ins through the host's ``register(name, cls, params)``."""
-    from atommic_core.optim.lion import Lion
-    from atommic_core.optim.novograd import Novograd
-
-    register("sgd", torch.optim.SGD, SGDParams)
-    register("adam", torch.optim.Adam, AdamParams)
-    register("adamw", torch.optim.AdamW, AdamWParams)
-    register("adadelta", torch.optim.Adadelta, AdadeltaParams)
-    register("adamax", torch.optim.Adamax, AdamaxParams)
-    register("adagrad", torch.optim.Adagrad, AdagradParams)
-    register("rmsprop", torch.optim.RMSprop, RMSpropParams)
-    register("rprop", torch.optim.Rprop, RpropParams)
-    register("novograd", Novograd, NovogradParams)
-    register("lion", Lion, LionParams)
+    """Register the built-ins as lazy references: listing them never imports torch."""
+    register("sgd", "torch.optim:SGD", SGDParams)
+    register("adam", "torch.optim:Adam", AdamParams)
+    register("adamw", "torch.optim:AdamW", AdamWParams)
+    register("adadelta", "torch.optim:Adadelta", AdadeltaParams)
+    register("adamax", "torch.optim:Adamax", AdamaxParams)
+    register("adagrad", "torch.optim:Adagrad", AdagradParams)
+    register("rmsprop", "torch.optim:RMSprop", RMSpropParams)
+    register("rprop", "torch.optim:Rprop", RpropParams)
+    register("novograd", "atommic_core.optim.novograd:Novograd", NovogradParams)
+    register("lion", "atommic_core.optim.lion:Lion", LionParams)

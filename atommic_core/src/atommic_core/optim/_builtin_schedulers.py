@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from torch.optim import lr_scheduler as torch_sched
-
 __all__ = [
     "CosineAnnealingParams",
     "CyclicLRParams",
@@ -160,24 +158,27 @@ class CyclicLRParams(SchedulerParams):
     max_momentum: float = 0.9
 
 
-def register_builtin_schedulers(register: Callable) -> None:
-    """Register the built-ins through the host's ``register(name, cls, params)``."""
-    from atommic_core.optim import _policies as p
+_POLICIES = "atommic_core.optim._policies"
+_TORCH = "torch.optim.lr_scheduler"
 
-    register("WarmupPolicy", p.WarmupPolicy, WarmupSchedulerParams)
-    register("WarmupHoldPolicy", p.WarmupHoldPolicy, WarmupHoldSchedulerParams)
-    register("SquareAnnealing", p.SquareAnnealing, SquareAnnealingParams)
-    register("CosineAnnealing", p.CosineAnnealing, CosineAnnealingParams)
-    register("NoamAnnealing", p.NoamAnnealing, NoamAnnealingParams)
-    register("WarmupAnnealing", p.WarmupAnnealing, WarmupAnnealingParams)
-    register("InverseSquareRootAnnealing", p.InverseSquareRootAnnealing,
+
+def register_builtin_schedulers(register: Callable) -> None:
+    """Register the built-ins as lazy references: listing them never imports torch."""
+    register("WarmupPolicy", f"{_POLICIES}:WarmupPolicy", WarmupSchedulerParams)
+    register("WarmupHoldPolicy", f"{_POLICIES}:WarmupHoldPolicy", WarmupHoldSchedulerParams)
+    register("SquareAnnealing", f"{_POLICIES}:SquareAnnealing", SquareAnnealingParams)
+    register("CosineAnnealing", f"{_POLICIES}:CosineAnnealing", CosineAnnealingParams)
+    register("NoamAnnealing", f"{_POLICIES}:NoamAnnealing", NoamAnnealingParams)
+    register("WarmupAnnealing", f"{_POLICIES}:WarmupAnnealing", WarmupAnnealingParams)
+    register("InverseSquareRootAnnealing", f"{_POLICIES}:InverseSquareRootAnnealing",
              InverseSquareRootAnnealingParams)
-    register("SquareRootAnnealing", p.SquareRootAnnealing, SquareRootAnnealingParams)
-    register("PolynomialDecayAnnealing", p.PolynomialDecayAnnealing,
+    register("SquareRootAnnealing", f"{_POLICIES}:SquareRootAnnealing",
+             SquareRootAnnealingParams)
+    register("PolynomialDecayAnnealing", f"{_POLICIES}:PolynomialDecayAnnealing",
              PolynomialDecayAnnealingParams)
-    register("PolynomialHoldDecayAnnealing", p.PolynomialHoldDecayAnnealing,
+    register("PolynomialHoldDecayAnnealing", f"{_POLICIES}:PolynomialHoldDecayAnnealing",
              PolynomialHoldDecayAnnealingParams)
-    register("StepLR", torch_sched.StepLR, StepLRParams)
-    register("ExponentialLR", torch_sched.ExponentialLR, ExponentialLRParams)
-    register("ReduceLROnPlateau", torch_sched.ReduceLROnPlateau, ReduceLROnPlateauParams)
-    register("CyclicLR", torch_sched.CyclicLR, CyclicLRParams)
+    register("StepLR", f"{_TORCH}:StepLR", StepLRParams)
+    register("ExponentialLR", f"{_TORCH}:ExponentialLR", ExponentialLRParams)
+    register("ReduceLROnPlateau", f"{_TORCH}:ReduceLROnPlateau", ReduceLROnPlateauParams)
+    register("CyclicLR", f"{_TORCH}:CyclicLR", CyclicLRParams)
