@@ -7,10 +7,14 @@ from pathlib import Path
 
 from atommic_core import hookimpl
 
+_MODELS = ("IDSLR", "IDSLRUNet", "MTLRS", "RecSegUNet", "SegNet", "SERANet")
+
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the collection's models (none yet)."""
+    """Register the six multitask models (lazy references: listing never imports torch)."""
+    for name in _MODELS:
+        register(name, f"atommic_mtl.models:{name}")
 
 
 @hookimpl

@@ -17,7 +17,8 @@ import numpy as np
 from atommic_seg.data.readers import to_nifti_layout
 from atommic_seg.metrics import METRIC_NAMES
 
-__all__ = ["format_summary", "write_label_volume", "write_metrics_csv", "write_overlay_png"]
+__all__ = ["format_summary", "overlay_rgb", "write_label_volume", "write_metrics_csv",
+           "write_overlay_png"]
 
 # background transparent, then distinct colours (RGB)
 _PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [0, 130, 200], [255, 225, 25],
@@ -68,21 +69,17 @@ def write_label_volume(labels: np.ndarray, path: str | os.PathLike, fmt: str,
     return str(out)
 
 
-def write_overlay_png(image: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
-                      alpha: float = 0.4) -> str:
-    """Write a slice with its labels blended in colour.
+def overlay_rgb(image: np.ndarray, labels: np.ndarray, alpha: float = 0.4) -> np.ndarray:
+    """A slice with its labels blended in colour, as an RGB array.
 
     Args:
         image: ``[H, W]`` float slice (any range; scaled to its min/max).
         labels: ``[H, W]`` class indices or ``[C, H, W]`` binary channels.
-        path: Output ``.png`` path.
         alpha: Opacity of the label colours.
 
     Returns:
-        The path written.
+        uint8 ``[H, W, 3]``.
     """
-    from PIL import Image
-
     image = np.asarray(image, dtype=np.float32)
     lo, hi = float(image.min()), float(image.max())
     gray = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
@@ -96,9 +93,27 @@ def write_overlay_png(image: np.ndarray, labels: np.ndarray, path: str | os.Path
     colours = _PALETTE[1 + (index - 1) % (len(_PALETTE) - 1)]
     mask = (index > 0)[..., None]
     rgb = np.where(mask, (1 - alpha) * rgb + alpha * colours, rgb)
+    return rgb.clip(0, 255).astype(np.uint8)
+
+
+def write_overlay_png(image: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
+                      alpha: float = 0.4) -> str:
+    """Write a slice with its labels blended in colour (see :func:`overlay_rgb`).
+
+    Args:
+        image: ``[H, W]`` float slice (any range; scaled to its min/max).
+        labels: ``[H, W]`` class indices or ``[C, H, W]`` binary channels.
+        path: Output ``.png`` path.
+        alpha: Opacity of the label colours.
+
+    Returns:
+        The path written.
+    """
+    from PIL import Image
+
     out = Path(path)
     tmp = _tmp(out)
-    Image.fromarray(rgb.clip(0, 255).astype(np.uint8)).save(tmp, format="PNG")
+    Image.fromarray(overlay_rgb(image, labels, alpha)).save(tmp, format="PNG")
     os.replace(tmp, out)
     return str(out)
 
