@@ -7,14 +7,14 @@ from pathlib import Path
 
 from atommic_core import hookimpl
 
-_MODELS = ("IDSLR", "IDSLRUNet", "MTLRS", "RecSegUNet", "SegNet", "SERANet")
-
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the six multitask models (lazy references: listing never imports torch)."""
-    for name in _MODELS:
-        register(name, f"atommic_mtl.models:{name}")
+    """Register the six multitask models (imported here: torch loads only when needed)."""
+    from atommic_mtl.models import MODELS
+
+    for name, cls in MODELS.items():
+        register(name, cls)
 
 
 @hookimpl
