@@ -4,7 +4,7 @@ Steps (each model trains through the real CLI: experiment folder, checkpoints, `
 test tables):
 
 1. write the joint demo data (if missing);
-2. train MTLRS (``mtl_mtlrs``) for ``--minutes``;
+2. train MTLRS (``mtl_mtlrs``) for ``--minutes`` of training compute;
 3. the sequential pipeline for the same total: REC's demo VarNet (``rec_demo_varnet``, same
    4x Poisson-disc masks) for half, SEG's demo U-Net (``seg_demo_unet``, on the fully
    sampled images) for the other half; then the U-Net segments the VarNet's test
@@ -12,6 +12,11 @@ test tables):
 4. print SSIM/PSNR (REC's fastmri convention) and Dice per class (SEG's whole-volume
    convention) of both, and of the U-Net on the fully sampled images (a reference, not a
    method: it sees data the others do not).
+
+The budget is CPU time, not wall-clock time, so that a busy machine slows every arm alike
+instead of whichever runs at the wrong moment: each model's training step (loading its batch
+included) is timed with ``time.process_time`` after a warm-up, and the run gets
+``budget / step`` steps (validation and testing are not counted, for any arm).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="mtl_demo", help="folder for data, runs and previews")
     p.add_argument("--minutes", type=float, default=4.0,
-                   help="training budget of MTLRS, and of the whole sequential pipeline")
+                   help="training budget (CPU minutes) of MTLRS, and of the whole sequential "
+                        "pipeline")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                    help="torch threads (use 1 on a busy machine)")
     p.add_argument("--coils", type=int, default=8)
@@ -51,16 +57,50 @@ def _hms(minutes: float) -> str:
     return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _cpu_seconds_per_step(config: str, overrides: Sequence[str]) -> float:
+    """CPU seconds of one training step of ``config`` (batch loading included)."""
+    import warnings
+
+    import torch
+    from omegaconf import OmegaConf
+    from torch.utils.data import default_collate
+
+    from atommic_core.cli.config import compose_config
+    from atommic_core.registry import models
+
+    cfg = OmegaConf.to_container(compose_config(None, config, list(overrides)).model,
+                                 resolve=True)
+    model = models[cfg["model_name"]](cfg)
+    dataset = model.build_dataset(OmegaConf.create(cfg["train_ds"]), "train")
+    size = int(cfg["train_ds"].get("batch_size", 1))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log without a trainer
+        for i in range(4):
+            start = time.process_time()
+            batch = default_collate([dataset[(i * size + j) % len(dataset)] for j in range(size)])
+            opt.zero_grad()
+            model.training_step(batch, i).backward()
+            opt.step()
+            times.append(time.process_time() - start)
+    return sorted(times[1:])[1]  # median after a warm-up step
+
+
 def _train(config: str, runs: Path, minutes: float, overrides: Sequence[str]) -> Path:
-    """Train ``config`` for ``minutes`` of wall-clock time; returns the run folder."""
+    """Train ``config`` for ``minutes`` of CPU time (as steps); returns the run folder."""
     from atommic_core.cli import main as cli_main
 
+    step = _cpu_seconds_per_step(config, overrides)
+    steps = max(10, int(minutes * 60 / step))
+    print(f"[demo] {config}: {step:.2f} CPU s per step -> {steps} steps ({minutes:g} min)")
     run = runs / config / "demo"
     if run.exists():
         shutil.rmtree(run)
     code = cli_main(["train", "--config-name", config, f"exp_manager.exp_dir={runs}",
                      "+exp_manager.version=demo", "exp_manager.resume_if_exists=false",
-                     f"trainer.max_time={_hms(minutes)}", "trainer.max_epochs=100000",
+                     f"+trainer.max_steps={steps}", "trainer.max_epochs=100000",
+                     f"trainer.max_time={_hms(minutes * 6 + 5)}",  # a cap for stuck machines
                      "trainer.log_every_n_steps=50", *overrides])
     if code != 0:
         raise SystemExit(f"[demo] training {config} failed (exit code {code})")
@@ -177,8 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "VarNet -> U-Net (sequential)": arms["sequential"],
             "U-Net on fully sampled (reference)": arms["reference"]}
     print("\n" + "=" * 78)
-    print(f"Test split, 4x Poisson-disc masks, {args.minutes:g} min per arm on "
-          f"{args.threads} thread(s).\nSSIM/PSNR: REC fastmri convention (per volume, "
+    print(f"Test split, 4x Poisson-disc masks, {args.minutes:g} CPU-min of training per arm "
+          f"on {args.threads} thread(s).\nSSIM/PSNR: REC fastmri convention (per volume, "
           "file units); Dice: SEG whole-volume, mean over volumes (CSF, GM, WM, their mean)")
     print(_table(rows))
     print(_verdict(joint, arms["sequential"]))

@@ -7,8 +7,8 @@ the T1 image and the two probability maps alike (REC's
 :func:`~atommic_rec.data.anatomy.template_slices`). The T1 slices get REC's simulation
 (smooth phase, loop-coil maps from :func:`~atommic_rec.data.demo_data.coil_sensitivities`,
 centered orthonormal FFT, complex k-space noise); the probability maps become SEG's labels
-(:func:`~atommic_seg.data.demo.tissue_labels`: 0 background, 1 CSF, 2 GM, 3 WM). Without
-nilearn a phantom of nested ellipsoids with the same four classes is used.
+(:func:`~atommic_seg.data.demo.tissue_labels`, slice by slice: 0 background, 1 CSF, 2 GM,
+3 WM). Without nilearn a phantom of nested ellipsoids with the same four classes is used.
 
 Files: ``kspace`` ``[slices, coils, H, W]``, ``sensitivity_map``, ``reconstruction_rss``,
 ``reconstruction_sense``, ``segmentation`` ``[slices, H, W]`` uint8; attributes ``max``,
@@ -59,7 +59,7 @@ def _phantom(shape: Sequence[int] = (160, 190, 160)) -> tuple[np.ndarray, ...]:
     r = np.sqrt((grid[0] / 0.75) ** 2 + (grid[1] / 0.8) ** 2 + (grid[2] / 0.75) ** 2)
     folds = 0.05 * np.sin(7 * np.arctan2(grid[1], grid[0]))  # gyri-like cortex
     wm = (r + folds < 0.6).astype(np.float32)
-    ventricles = (grid[0] / 0.1) ** 2 + (grid[1] / 0.25) ** 2 + (grid[2] / 0.2) ** 2 < 1
+    ventricles = (grid[0] / 0.16) ** 2 + (grid[1] / 0.3) ** 2 + (grid[2] / 0.35) ** 2 < 1
     wm[ventricles] = 0
     gm = ((r + folds >= 0.6) & (r < 0.85)).astype(np.float32)
     t1 = 0.85 * wm + 0.55 * gm + 0.15 * ((r < 0.9) & (wm + gm == 0))
@@ -142,7 +142,10 @@ def make_demo_data(out: str | os.PathLike, *, coils: int = 8, size: int = 128,
             g = _geometry(t1, slices, rng)
             view = (size, g["centers"], g["angle"], g["shift"])
             magnitude = g["scale"] * template_slices(t1, *view)
-            labels = tissue_labels(template_slices(gm, *view), template_slices(wm, *view))
+            # slice by slice: a 3D closing would erode the slab's first and last slices
+            labels = np.stack([tissue_labels(g, w) for g, w in
+                               zip(template_slices(gm, *view), template_slices(wm, *view),
+                                   strict=True)])
             data = {**_simulate(magnitude, coils, noise, rng), "segmentation": labels}
             rss = data["reconstruction_rss"]
             name = f"mtl_{split}_{index:03d}.h5"
