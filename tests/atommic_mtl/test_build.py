@@ -28,14 +28,14 @@ def test_default_chain_inserts_the_label_path():
 
 
 def test_rec_augmentations_are_refused(mtl_data):
-    with pytest.raises(ConfigError, match="REC's augmentations move k-space but not labels.*"
+    with pytest.raises(ConfigError, match=r"REC's augmentations move k-space but not labels.*"
                                           "hint: use flip"):
         build_mtl_dataset({"data_path": str(mtl_data / "train"),
                            "augmentations": {"flip": 0.5}}, "train")
 
 
 def test_custom_chain_must_end_with_joint_finalize(mtl_data):
-    with pytest.raises(ConfigError, match="must end with {name: joint_finalize}.*'finalize'"):
+    with pytest.raises(ConfigError, match=r"must end with \{name: joint_finalize\}.*'finalize'"):
         build_mtl_dataset({"data_path": str(mtl_data / "train"),
                            "transforms": [{"name": "mask"}, {"name": "finalize"}]}, "train")
 
@@ -46,7 +46,7 @@ def test_missing_data_path_names_the_demo_command():
 
 
 def test_model_keys_are_inherited(mtl_data):
-    with pytest.raises(ConfigError, match="contradicts model.fft_normalization"):
+    with pytest.raises(ConfigError, match=r"contradicts model.fft_normalization"):
         build_mtl_dataset({"data_path": str(mtl_data / "train"), "fft_normalization": "backward"},
                           "train", {"fft_normalization": "ortho"})
 

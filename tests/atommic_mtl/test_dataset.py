@@ -53,7 +53,7 @@ def test_bad_labels_fail_at_construction_or_are_skipped(mtl_data, tmp_path):
         labels[1, 0, 0] = np.nan
         del f["segmentation"]
         f["segmentation"] = labels
-    with pytest.raises(DataFileError, match="mtl_train_001.h5: slice 1: segmentation holds 1 "
+    with pytest.raises(DataFileError, match=r"mtl_train_001.h5: slice 1: segmentation holds 1 "
                                             "NaN/Inf"):
         _build(tmp_path)
     with pytest.warns(UserWarning, match="skipping bad file: .*mtl_train_001.h5"):
@@ -81,5 +81,5 @@ def test_kspace_problems_are_still_reported_by_rec(mtl_data, tmp_path):
         k[2, 0, 0, 0] = np.nan
         f["kspace"][...] = k
     dataset = _build(tmp_path, "validation")
-    with pytest.raises(DataFileError, match="mtl_val_000.h5: slice 2: kspace holds 1 NaN/Inf"):
+    with pytest.raises(DataFileError, match=r"mtl_val_000.h5: slice 2: kspace holds 1 NaN/Inf"):
         dataset[2]

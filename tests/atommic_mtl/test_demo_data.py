@@ -50,5 +50,5 @@ def test_same_seed_same_files_other_seed_other_slabs(tmp_path):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="expected 3 volume counts"):
         make_demo_data("unused", volumes=(1, 1))
-    with pytest.raises(ValueError, match="expected source auto|icbm152|phantom"):
+    with pytest.raises(ValueError, match=r"expected source auto\|icbm152\|phantom"):
         make_demo_data("unused", source="mri")

@@ -46,7 +46,7 @@ def test_multilabel_channels(tmp_path):
     assert info.layout == "channels" and info.spacing == (3.0, 0.5, 0.7)
     got = LabelReader().read(info, 2, "multilabel", 2)
     assert torch.equal(got, torch.from_numpy(channels[2]).float())
-    with pytest.raises(DataFileError, match="expected class indices .* for label_mode "
+    with pytest.raises(DataFileError, match=r"expected class indices .* for label_mode "
                                             "multiclass; hint: set model.label_mode=multilabel"):
         inspect_labels(path, label_mode="multiclass", num_classes=2)
     with pytest.raises(DataFileError, match="holds 2 class channels; expected num_classes=3"):

@@ -60,7 +60,7 @@ def test_both_tasks_per_volume_against_references(convention):
                        torch.tensor([spacing], dtype=torch.float64))
     rec = acc.reconstruction_rows(convention)
     reference = {"fastmri": fastmri_reference, "atommic": atommic_reference}[convention]
-    for name, (target, recon, pred, labels) in volumes.items():
+    for name, (target, recon, _, _) in volumes.items():
         want = reference(target, recon)
         for key in ("ssim", "psnr", "nmse"):
             assert rec[name][key] == pytest.approx(want[key], rel=1e-4, abs=1e-5), key
@@ -68,7 +68,7 @@ def test_both_tasks_per_volume_against_references(convention):
     assert [(r["case"], r["class"]) for r in rows] == [("a.h5", "one"), ("a.h5", "two"),
                                                        ("b.h5", "one"), ("b.h5", "two")]
     for row in rows:
-        target, recon, pred, labels = volumes[row["case"]]
+        _, _, pred, labels = volumes[row["case"]]
         want = _reference_segmentation(pred, labels, spacing)[{"one": 1, "two": 2}[row["class"]]]
         for key in ("dice", "iou", "hd95", "asd"):
             assert row[key] == pytest.approx(want[key], rel=1e-9), key

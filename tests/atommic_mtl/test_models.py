@@ -79,7 +79,7 @@ def test_config_errors_are_one_line(extra, message, tiny_config):
 def test_coil_models_need_num_coils(tiny_config):
     cfg = tiny_config("SegNet")
     del cfg["num_coils"]
-    with pytest.raises(ConfigError, match="expected model.num_coils"):
+    with pytest.raises(ConfigError, match=r"expected model.num_coils"):
         MODELS["SegNet"](cfg)
 
 

@@ -114,7 +114,7 @@ def test_zero_coils_change_nothing_and_too_many_coils_fail():
     y4, maps4 = pad_coils(y, maps, 4)
     assert y4.shape[1] == 4 and torch.equal(y4[:, 2:], torch.zeros_like(y4[:, 2:]))
     torch.testing.assert_close(sense_reduce(ifft2(y4), maps4), x0)
-    with pytest.raises(ValueError, match="expected at most num_coils=1 coils.*found 2"):
+    with pytest.raises(ValueError, match=r"expected at most num_coils=1 coils.*found 2"):
         pad_coils(y, maps, 1)
 
 
