@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from atommic_core.errors import DataSkipWarning
 from atommic_mtl.data import build_mtl_dataset
 from atommic_rec.data import DataFileError
 from atommic_rec.physics import ifft2, sense_reduce
@@ -56,7 +57,7 @@ def test_bad_labels_fail_at_construction_or_are_skipped(mtl_data, tmp_path):
     with pytest.raises(DataFileError, match=r"mtl_train_001.h5: slice 1: segmentation holds 1 "
                                             "NaN/Inf"):
         _build(tmp_path)
-    with pytest.warns(UserWarning, match="skipping bad file: .*mtl_train_001.h5"):
+    with pytest.warns(DataSkipWarning, match="skipping bad file: .*mtl_train_001.h5"):
         dataset = _build(tmp_path, skip_bad_files=True)
     assert len(dataset) == 3 and {dataset[i]["fname"] for i in range(3)} == {"mtl_train_000.h5"}
     assert dataset.example_groups == [0, 0, 0]

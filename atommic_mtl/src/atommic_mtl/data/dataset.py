@@ -13,6 +13,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from atommic_core.errors import DataSkipWarning
 from atommic_mtl.data.labels import LabelInfo, LabelReader, inspect_labels
 from atommic_rec.data import DataFileError, SliceDataset
 
@@ -55,7 +56,7 @@ class JointSliceDataset(Dataset):
             except DataFileError as exc:
                 if not skip_bad_files:
                     raise
-                warnings.warn(f"skipping bad file: {exc}", stacklevel=2)
+                warnings.warn(f"skipping bad file: {exc}", DataSkipWarning, stacklevel=2)
         self.index = [i for i, (vol, _) in enumerate(slices.examples) if vol in self.labels]
         if not self.index:
             raise DataFileError(f"JointSliceDataset: expected at least one file with valid "
