@@ -15,23 +15,21 @@ def _names(chain):
 
 
 def test_default_chain_inserts_the_label_path():
-    cfg = {"crop_size": [24, 24], "mask_args": MASK, "flip": {"prob": 0.5}, "seed": 3}
+    cfg = {"crop_size": [24, 24], "mask_args": MASK, "augmentations": {"flip": 0.5}, "seed": 3}
     assert _names(joint_transform_config(cfg, "train")) == [
-        "crop", "segmentation_crop", "joint_flip", "mask", "sensitivity_maps", "target",
+        "crop", "segmentation_crop", "joint_augment", "mask", "sensitivity_maps", "target",
         "initial_image", "normalize", "joint_finalize"]
     chain = joint_transform_config(cfg, "train")
     assert chain[1]["size"] == [24, 24] and chain[2]["seed"] == 3
-    # flips are a training augmentation; prediction labels are optional
+    # augmentation is for training only; prediction labels are optional
     val = joint_transform_config(cfg, "validation")
-    assert "joint_flip" not in _names(val) and val[-1]["require_segmentation"]
+    assert "joint_augment" not in _names(val) and val[-1]["require_segmentation"]
     assert not joint_transform_config(cfg, "predict")[-1]["require_segmentation"]
 
 
-def test_rec_augmentations_are_refused(mtl_data):
-    with pytest.raises(ConfigError, match=r"REC's augmentations move k-space but not labels.*"
-                                          "hint: use flip"):
-        build_mtl_dataset({"data_path": str(mtl_data / "train"),
-                           "augmentations": {"flip": 0.5}}, "train")
+def test_a_flip_key_points_to_augmentations(mtl_data):
+    with pytest.raises(ConfigError, match=r"expected no 'flip' key.*hint: use augmentations"):
+        build_mtl_dataset({"data_path": str(mtl_data / "train"), "flip": {"prob": 0.5}}, "train")
 
 
 def test_custom_chain_must_end_with_joint_finalize(mtl_data):

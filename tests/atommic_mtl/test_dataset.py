@@ -33,16 +33,18 @@ def test_items_carry_the_file_labels_of_their_slice(mtl_data):
         assert item["segmentation"].shape == item["target"].shape
 
 
-def test_flipped_training_items_keep_image_and_labels_together(mtl_data):
-    """The labels of a flipped item are the flipped file labels, and so is the target."""
-    dataset = _build(mtl_data / "train", flip={"prob": 1.0, "axes": [-1]}, normalize="none")
+def test_augmented_training_items_keep_image_and_labels_together(mtl_data):
+    """The labels of a flipped and transposed item are the file labels moved alike, and so is
+    the target (the global phase and coil order leave both unchanged)."""
+    dataset = _build(mtl_data / "train", normalize="none", augmentations={
+        "flip": 1.0, "transpose": 1.0, "global_phase": True, "coil_permutation": True})
     item = dataset[1]
     with h5py.File(mtl_data / "train" / item["fname"]) as f:
         labels = torch.from_numpy(f["segmentation"][item["slice_idx"]]).long()
         kspace = torch.from_numpy(f["kspace"][item["slice_idx"]])
         maps = torch.from_numpy(f["sensitivity_map"][item["slice_idx"]])
-    assert torch.equal(item["segmentation"], labels.flip(-1))
-    target = sense_reduce(ifft2(kspace), maps).abs().flip(-1)
+    assert torch.equal(item["segmentation"], labels.flip([-2, -1]).transpose(-2, -1))
+    target = sense_reduce(ifft2(kspace), maps).abs().flip([-2, -1]).transpose(-2, -1)
     torch.testing.assert_close(item["target"], target, atol=1e-4, rtol=1e-4)
 
 

@@ -102,6 +102,10 @@ def test_shipped_configs_compose_and_build(config):
     assert model.num_classes == 4 and model.cfg.train_ds.data_path == "/data/train"
     assert model.cfg.train_ds.mask_args.type == "poisson2d"
     assert type(model).__doc__ and "20" in type(model).__doc__  # the paper (year) is cited
+    assert dict(model.cfg.train_ds.augmentations)["global_phase"]
+    # phase equivariance reaches the reused REC networks where the config turns it on
+    flags = [m.phase_equivariant for m in model.modules() if hasattr(m, "phase_equivariant")]
+    assert bool(flags) and all(flags) if model.cfg.get("phase_equivariant") else not any(flags)
 
 
 def test_six_configs_are_shipped():

@@ -95,6 +95,34 @@ def test_segmentation_loss_reaches_the_reconstruction_weights():
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: MTLRSNet(3, joint_cascades=2, conv_filters=(4, 4, 2), recurrent_filters=(4, 4, 0),
+                     time_steps=2, phase_equivariant=True),
+    lambda: SERANetNet(3, 1, 4, 2, 4, 2, recurrent_iterations=1, recurrent_channels=4,
+                       phase_equivariant=True),
+    lambda: RecSegUNetNet(3, 4, 2, 4, 2, phase_equivariant=True)])
+def test_phase_equivariant_reconstruction_rotates_and_magnitude_segmentation_is_unchanged(make):
+    """``net(e^{ia} y) = e^{ia} net(y)`` for the reconstruction (REC's option, reused)."""
+    torch.manual_seed(0)
+    net = make()
+    y, maps, mask, x0 = _batch()
+    rotation = torch.polar(torch.tensor(1.0), torch.tensor(2.1)).to(torch.complex64)
+
+    def run(scale):
+        if isinstance(net, RecSegUNetNet):
+            recon, logits = net(x0 * scale)
+            return [recon], [logits]
+        if isinstance(net, SERANetNet):
+            return net(y * scale, maps, mask)
+        return net(y * scale, maps, mask, x0 * scale)
+
+    with torch.no_grad():
+        (recs, segs), (rot_recs, rot_segs) = run(1), run(rotation)
+    torch.testing.assert_close(rot_recs[-1], recs[-1] * rotation, atol=1e-4, rtol=1e-4)
+    if not isinstance(net, SERANetNet):  # SERANet's attention also reads the complex image
+        torch.testing.assert_close(rot_segs[-1], segs[-1], atol=1e-4, rtol=1e-4)
+
+
 def test_conv_lstm_cell_equations():
     torch.manual_seed(0)
     cell = ConvLSTMCell(2, 3, kernel_size=1)

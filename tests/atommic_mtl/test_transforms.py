@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from rec_synthetic import multicoil_kspace
 
-from atommic_mtl.data.transforms import JointFinalize, JointFlip, SegmentationCrop, SegmentationPad
-from atommic_rec.physics import apply_mask, fft2, ifft2
+from atommic_mtl.data.transforms import (
+    JointAugment,
+    JointFinalize,
+    SegmentationCrop,
+    SegmentationPad,
+)
+from atommic_rec.physics import fft2, ifft2
 from atommic_rec.transforms import Crop, ZeroPad, build_transforms
 
 
@@ -39,57 +43,43 @@ def test_label_steps_pass_samples_without_labels():
     assert "segmentation" not in SegmentationCrop((8, 8))(sample)
 
 
-def test_joint_flip_is_an_exact_acquisition_of_the_flipped_object():
-    sample = _sample()
-    flipped = JointFlip(prob=1.0, axes=[-1, -2], seed=0)(sample)
-    torch.testing.assert_close(ifft2(flipped["kspace"]), ifft2(sample["kspace"]).flip([-2, -1]),
+def test_joint_augment_moves_labels_with_the_image():
+    """Flips and a transpose: k-space is an exact acquisition of the moved object and the
+    labels, maps and target move alike (the marked pixel stays under the label)."""
+    sample = {**_sample(20, 20), "spacing": (2.0, 0.5, 0.8)}
+    moved = JointAugment(flip=1.0, transpose=1.0, global_phase=False, seed=0)(sample)
+
+    def op(x):
+        return x.flip([-2, -1]).transpose(-2, -1)
+
+    torch.testing.assert_close(ifft2(moved["kspace"]), op(ifft2(sample["kspace"])),
                                atol=1e-5, rtol=0)
     for key in ("sensitivity_maps", "target", "segmentation"):
-        assert torch.equal(flipped[key], sample[key].flip([-2, -1])), key
-    assert _where(flipped["segmentation"]) == _where(flipped["target"])
+        assert torch.equal(moved[key], op(sample[key])), key
+    assert _where(moved["segmentation"]) == _where(moved["target"])
+    assert moved["spacing"] == (2.0, 0.8, 0.5)  # rows and columns swap their spacing
 
 
-@pytest.mark.parametrize("shape", [(24, 20), (23, 19)])
-def test_joint_flip_reflects_a_stored_mask(shape):
-    """Masking then flipping equals flipping then masking with the reflected mask (|image|)."""
-    sample = _sample(*shape)
-    rng = np.random.default_rng(0)
-    mask = torch.from_numpy((rng.random((1, *shape)) < 0.4).astype(np.float32))
-    flipped = JointFlip(prob=1.0, axes=[-1, -2], seed=0)({**sample, "mask": mask})
-    expected = ifft2(apply_mask(sample["kspace"], mask)).flip([-2, -1]).abs()
-    got = ifft2(apply_mask(flipped["kspace"], flipped["mask"])).abs()
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+def test_joint_augment_phase_and_coil_order_leave_labels_alone():
+    sample = _sample()
+    moved = JointAugment(global_phase=True, coil_permutation=True, seed=1)(sample)
+    assert torch.equal(moved["segmentation"], sample["segmentation"])
+    assert not torch.equal(moved["kspace"], sample["kspace"])
 
 
-def test_joint_flip_draws_are_seeded_and_leave_global_rngs_alone():
-    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
-
-    def draws(seed):
-        flip = JointFlip(prob=0.5, axes=[-1], seed=seed)
-        sample = _sample()
-        return [bool(torch.equal(flip(sample)["segmentation"], sample["segmentation"]))
-                for _ in range(24)]
-
-    assert draws(1) == draws(1)
-    assert draws(1) != draws(2)
-    assert 0 < sum(draws(1)) < 24
-    assert torch.equal(torch.get_rng_state(), torch_state)
-    assert np.random.get_state()[1].tolist() == np_state[1].tolist()
+def test_joint_augment_refuses_labels_off_the_kspace_grid():
+    sample = {**_sample(20, 20), "segmentation": torch.zeros(10, 10, dtype=torch.int64)}
+    with pytest.raises(ValueError, match=r"joint_augment: expected labels on the k-space grid "
+                                         r"\[20, 20\].*found \[10, 10\]"):
+        JointAugment(flip=1.0, seed=0)(sample)
 
 
-def test_joint_flip_must_run_before_the_mask():
+def test_joint_augment_is_registered_and_must_run_before_the_mask():
     chain = build_transforms([{"name": "mask", "mask_args": {
         "type": "random1d", "accelerations": [4], "center_fractions": [0.2]}},
-        {"name": "joint_flip", "prob": 1.0}])
-    with pytest.raises(ValueError, match="joint_flip: expected to run before 'mask'"):
+        {"name": "joint_augment", "flip": 1.0}])
+    with pytest.raises(ValueError, match="expected to run before 'mask'"):
         chain(_sample())
-
-
-@pytest.mark.parametrize(("kwargs", "message"), [({"prob": 1.5}, "expected prob in"),
-                                                  ({"axes": [0]}, "expected axes among")])
-def test_joint_flip_rejects_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        JointFlip(**kwargs)
 
 
 def _rec_sample():

@@ -4,16 +4,16 @@ from atommic_mtl.data.build import build_mtl_dataset, joint_transform_config
 from atommic_mtl.data.dataset import JointSliceDataset
 from atommic_mtl.data.labels import LABEL_MODES, LabelInfo, LabelReader, inspect_labels
 from atommic_mtl.data.transforms import (
+    JointAugment,
     JointFinalize,
-    JointFlip,
     SegmentationCrop,
     SegmentationPad,
 )
 
 __all__ = [
     "LABEL_MODES",
+    "JointAugment",
     "JointFinalize",
-    "JointFlip",
     "JointSliceDataset",
     "LabelInfo",
     "LabelReader",

@@ -3,15 +3,15 @@
 The split config is REC's (see :mod:`atommic_rec.data.build`: ``data_path``, ``mask_args``,
 ``crop_size``, ``coil_combination_method``, ``normalize``, ...) plus::
 
-    flip: null              # train split only, e.g. {prob: 0.5, axes: [-1]}: random flips of
-                            # k-space, maps, target and labels together (before the mask)
+    augmentations: null     # train split only, REC's keys, e.g. {global_phase: true, flip: 0.5,
+                            # transpose: 0.5, coil_permutation: true}; labels move with the image
     skip_bad_files: false   # also skips files whose labels fail the checks
     segmentation_key: segmentation
 
 The chain is REC's default list with the label path inserted: ``segmentation_crop`` /
-``segmentation_pad`` after REC's ``crop`` / ``pad`` (same size), ``joint_flip`` before
-``mask`` and ``joint_finalize`` instead of ``finalize``. A custom ``transforms`` list is used
-as given and must end with ``joint_finalize``. The model section's ``label_mode`` and
+``segmentation_pad`` after REC's ``crop`` / ``pad`` (same size), ``joint_augment`` instead of
+REC's ``augment`` and ``joint_finalize`` instead of ``finalize``. A custom ``transforms`` list
+is used as given and must end with ``joint_finalize``. The model section's ``label_mode`` and
 ``num_classes`` decide how labels are read.
 """
 
@@ -39,17 +39,15 @@ def joint_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[str,
     Returns:
         A list of ``{name: ..., **kwargs}`` dicts for REC's ``build_transforms``.
     """
-    if cfg.get("augmentations"):
-        raise ConfigError(f"{split} dataset: REC's augmentations move k-space but not labels; "
-                          "expected none in an MTL split; found "
-                          f"{dict(cfg['augmentations'])}; hint: use flip: {{prob: 0.5, axes: "
-                          "[-1]}} (flips labels with the image)")
+    if cfg.get("flip") is not None:
+        raise ConfigError(f"{split} dataset: expected no 'flip' key; found {cfg['flip']}; hint: "
+                          "use augmentations: {flip: 0.5} (REC's augmentations; labels move "
+                          "with the image)")
     chain: list[dict[str, Any]] = []
     for item in default_transform_config(cfg, split):
         name = item["name"]
-        if name == "mask" and split == "train" and cfg.get("flip"):
-            flip = dict(cfg["flip"])
-            chain.append({"name": "joint_flip", "seed": cfg.get("seed"), **flip})
+        if name == "augment":
+            item = {**item, "name": "joint_augment"}
         if name == "finalize":
             chain.append({"name": "joint_finalize", "keep_kspace": item.get("keep_kspace", False),
                           "require_segmentation": split != "predict"})

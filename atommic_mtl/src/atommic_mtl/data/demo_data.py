@@ -5,8 +5,9 @@ NeuroImage 54:2313; T1 plus grey/white-matter probability maps from the nilearn 
 resampled with one random slab position, in-plane rotation, shift and intensity scale for
 the T1 image and the two probability maps alike (REC's
 :func:`~atommic_rec.data.anatomy.template_slices`). The T1 slices get REC's simulation
-(smooth phase, loop-coil maps from :func:`~atommic_rec.data.demo_data.coil_sensitivities`,
-centered orthonormal FFT, complex k-space noise); the probability maps become SEG's labels
+(:func:`~atommic_rec.data.demo_data.simulate_volume`: an arbitrary global phase plus a smooth
+phase, loop-coil maps, centered orthonormal FFT, complex k-space noise); the probability maps
+become SEG's labels
 (:func:`~atommic_seg.data.demo.tissue_labels`, slice by slice: 0 background, 1 CSF, 2 GM,
 3 WM). Without nilearn a phantom of nested ellipsoids with the same four classes is used.
 
@@ -23,13 +24,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
-import torch
 
 from atommic_rec.data.anatomy import template_slices
-from atommic_rec.data.demo_data import coil_sensitivities
-from atommic_rec.physics import fft2, ifft2, rss_complex, sense_reduce
+from atommic_rec.data.demo_data import (
+    DEMO_NOISE,
+    coil_sensitivities,
+    simulate_volume,
+    smooth_phase,
+    write_h5,
+)
 from atommic_seg.data.demo import CLASS_NAMES, find_icbm152, tissue_labels
 
 __all__ = ["CLASS_NAMES", "SPLITS", "make_demo_data"]
@@ -75,40 +79,9 @@ def _geometry(template: np.ndarray, slices: int, rng: np.random.Generator) -> di
             "scale": rng.uniform(0.8, 1.2)}
 
 
-def _simulate(magnitude: np.ndarray, coils: int, noise: float,
-              rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Multi-coil k-space of ``magnitude`` with a smooth phase, REC's coils and noise."""
-    size = magnitude.shape[-1]
-    y, x = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
-    a, b, c = rng.uniform(-0.6, 0.6, size=3)
-    phase = a * x + b * y + c * (x**2 + y**2)
-    maps = torch.from_numpy(coil_sensitivities(coils, size, rng))
-    image = torch.from_numpy(magnitude * np.exp(1j * phase)).to(torch.complex64)
-    kspace = fft2(image[:, None] * maps)
-    if noise > 0:
-        std = noise * float(magnitude.max()) / np.sqrt(2)
-        shape = tuple(kspace.shape)
-        kspace = kspace + torch.from_numpy(
-            (std * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)))
-            .astype(np.complex64))
-    coil_images = ifft2(kspace)
-    return {"kspace": kspace.numpy(),
-            "sensitivity_map": maps.expand(kspace.shape[0], -1, -1, -1).numpy(),
-            "reconstruction_rss": rss_complex(coil_images, dim=1).numpy(),
-            "reconstruction_sense": sense_reduce(coil_images, maps).abs().numpy()}
-
-
-def _write_h5(path: Path, data: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as f:
-        for key, value in data.items():
-            f.create_dataset(key, data=value)
-        f.attrs.update(attrs)
-    os.replace(tmp, path)
-
-
 def make_demo_data(out: str | os.PathLike, *, coils: int = 8, size: int = 128,
-                   volumes: Sequence[int] = (4, 2, 2), slices: int = 8, noise: float = 0.01,
+                   volumes: Sequence[int] = (4, 2, 2), slices: int = 8,
+                   noise: float = DEMO_NOISE,
                    seed: int = 0, source: str = "auto") -> dict[str, Any]:
     """Write ``out/{train,val,test}/*.h5`` and ``out/demo_data.json``.
 
@@ -146,10 +119,12 @@ def make_demo_data(out: str | os.PathLike, *, coils: int = 8, size: int = 128,
             labels = np.stack([tissue_labels(g, w) for g, w in
                                zip(template_slices(gm, *view), template_slices(wm, *view),
                                    strict=True)])
-            data = {**_simulate(magnitude, coils, noise, rng), "segmentation": labels}
+            maps = coil_sensitivities(coils, size, rng)
+            data = {**simulate_volume(magnitude, maps, smooth_phase(size, rng), noise, rng),
+                    "segmentation": labels}
             rss = data["reconstruction_rss"]
             name = f"mtl_{split}_{index:03d}.h5"
-            _write_h5(out / split / name, data, {
+            write_h5(out / split / name, data, {
                 "max": float(rss.max()), "norm": float(np.linalg.norm(rss)),
                 "spacing": spacing, "acquisition": "AXT1_SIMULATED", "source": kind,
                 "patient_id": f"mtl-{split}-{index:03d}", "class_names": json.dumps(CLASS_NAMES),

@@ -8,26 +8,22 @@ volume's target maximum).
 - ``segmentation_crop`` / ``segmentation_pad``: the centre crop/zero pad that REC's ``crop``
   / ``pad`` apply to the image grid (:func:`~atommic_rec.transforms.center_crop_or_pad`, so
   both keep the same centre pixel).
-- ``joint_flip``: a random image-domain flip of k-space (through ``ifft -> flip -> fft``,
-  exact for any size and FFT convention), maps, target and labels together; training only,
+- ``joint_augment``: REC's physics-consistent training augmentation (global phase, flips,
+  transpose, coil order, scale) with the labels flipped and transposed alike; training only,
   before ``mask``.
 - ``joint_finalize``: REC's ``finalize`` plus ``segmentation`` and ``spacing``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import get_worker_info
 
-from atommic_rec.physics import fft2, ifft2
-from atommic_rec.transforms import Finalize, center_crop_or_pad, register_transform
+from atommic_rec.transforms import Augment, Finalize, center_crop_or_pad, register_transform
 
-__all__ = ["JointFinalize", "JointFlip", "SegmentationCrop", "SegmentationPad"]
+__all__ = ["JointAugment", "JointFinalize", "SegmentationCrop", "SegmentationPad"]
 
 
 class _SegmentationResize:
@@ -71,87 +67,38 @@ class SegmentationPad(_SegmentationResize):
     label = "segmentation_pad"
 
 
-def _reflect(n: int, centered: bool) -> torch.Tensor:
-    """Index map of the frequency reflection ``f -> -f`` on an axis of ``n`` samples.
+class JointAugment(Augment):
+    """REC's physics-consistent augmentation, with the labels moved like the image.
 
-    An image flip ``x[m] -> x[n - 1 - m]`` moves the sample of frequency ``f`` to ``-f`` (times
-    a phase), so a stored sampling pattern is re-indexed with this map.
-    """
-    i = torch.arange(n)
-    return (2 * (n // 2) - i) % n if centered else (-i) % n
-
-
-class JointFlip:
-    """Random flips of the whole sample: k-space, maps, target and labels alike.
-
-    YAML ``{name: joint_flip, prob: 0.5, axes: [-1]}``, or ``train_ds.flip: {prob: 0.5, axes:
-    [-1]}`` (the default chain then adds it on the training split, before ``mask``). Each
-    axis flips with probability ``prob``. k-space goes through the image domain, so the
-    flipped sample is again an exact acquisition of the flipped object.
+    YAML ``{name: joint_augment, global_phase: true, flip: 0.5, transpose: 0.5,
+    coil_permutation: true}``, or ``train_ds.augmentations`` with the same keys (the joint
+    chain then runs it on the training split, before ``mask``, in place of REC's
+    ``augment``). k-space, maps, target and a stored mask change as in
+    :class:`~atommic_rec.transforms.Augment`; ``segmentation`` gets the same flips and
+    transpose (a global phase, coil order or intensity scale leaves labels unchanged), and a
+    transpose swaps the in-plane ``spacing``.
 
     Args:
-        prob: Probability of flipping each axis.
-        axes: Image axes to flip: ``-1`` (columns) and/or ``-2`` (rows).
-        seed: Seed of the private generator, mixed with the DataLoader worker seed (global
-            RNGs untouched; ``None`` without a worker draws fresh OS entropy).
-        fft_centered: FFT convention of the data.
-        fft_normalization: FFT normalisation of the data.
-        spatial_dims: FFT dims.
+        **kwargs: Arguments of :class:`~atommic_rec.transforms.Augment`.
     """
 
-    def __init__(self, prob: float = 0.5, axes: Sequence[int] = (-1,), *,
-                 seed: int | None = None, fft_centered: bool = True,
-                 fft_normalization: str = "ortho",
-                 spatial_dims: Sequence[int] = (-2, -1)) -> None:
-        if not 0.0 <= float(prob) <= 1.0:
-            raise ValueError(f"joint_flip: expected prob in [0, 1]; found {prob}")
-        axes = [int(a) for a in axes]
-        if not axes or any(a not in (-2, -1) for a in axes):
-            raise ValueError(f"joint_flip: expected axes among [-2, -1]; found {axes}")
-        self.prob, self.axes, self.seed = float(prob), sorted(set(axes)), seed
-        self.fft_kw = {"centered": bool(fft_centered), "normalization": str(fft_normalization),
-                       "spatial_dims": tuple(int(d) for d in spatial_dims)}
-        self._rng: np.random.Generator | None = None
-        self._owner: tuple[int, int | None] | None = None
-
-    def _generator(self) -> np.random.Generator:
-        info = get_worker_info()
-        owner = (os.getpid(), None if info is None else int(info.seed))
-        if self._rng is None or owner != self._owner:
-            entropy = None if self.seed is None and info is None else \
-                [int(self.seed or 0), 0x666C6970] + ([] if info is None else [int(info.seed)])
-            self._rng, self._owner = np.random.default_rng(entropy), owner
-        return self._rng
-
-    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
-        """Flip the drawn axes of every image-grid key; must run before ``mask``."""
-        if "masked_kspace" in sample:
-            raise ValueError("joint_flip: expected to run before 'mask' (an undersampled "
-                             "k-space cannot be flipped with its pattern); reorder the transforms")
-        rng = self._generator()
-        dims = [a for a in self.axes if rng.random() < self.prob]
-        if not dims:
-            return sample
-        sample = dict(sample)
-        sample["kspace"] = fft2(ifft2(sample["kspace"], **self.fft_kw).flip(dims), **self.fft_kw)
-        for key in ("sensitivity_maps", "target", "segmentation"):
-            if sample.get(key) is not None:
-                sample[key] = sample[key].flip(dims)
-        if sample.get("mask") is not None:  # a stored mask: frequencies f -> -f
-            mask = sample["mask"]
-            for d in dims:
-                if mask.shape[d] > 1:
-                    mask = mask.index_select(d, _reflect(mask.shape[d], self.fft_kw["centered"]))
-            sample["mask"] = mask
-        return sample
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_rng"] = state["_owner"] = None  # each worker seeds its own generator
-        return state
+    def _flip_transpose(self, sample: dict[str, Any], flips: list[int], transpose: bool) -> None:
+        labels = sample.get("segmentation")
+        grid = tuple(sample["kspace"].shape[d] for d in self.fft.spatial_dims)
+        if labels is not None and tuple(labels.shape[-2:]) != grid:
+            raise ValueError(f"joint_augment: expected labels on the k-space grid {list(grid)} "
+                             f"to flip or transpose them; found {list(labels.shape)}; crop "
+                             "k-space and labels together (crop_size)")
+        super()._flip_transpose(sample, flips, transpose)
+        if labels is not None:
+            labels = labels.flip(flips) if flips else labels
+            sample["segmentation"] = labels.transpose(-2, -1) if transpose else labels
+        if transpose and sample.get("spacing") is not None:
+            slice_mm, row_mm, col_mm = (float(v) for v in sample["spacing"])
+            sample["spacing"] = (slice_mm, col_mm, row_mm)
 
     def __repr__(self) -> str:
-        return f"JointFlip(prob={self.prob}, axes={self.axes})"
+        return "Joint" + super().__repr__()
 
 
 class JointFinalize(Finalize):
@@ -196,5 +143,5 @@ class JointFinalize(Finalize):
 
 register_transform("segmentation_crop", SegmentationCrop)
 register_transform("segmentation_pad", SegmentationPad)
-register_transform("joint_flip", JointFlip)
+register_transform("joint_augment", JointAugment)
 register_transform("joint_finalize", JointFinalize)

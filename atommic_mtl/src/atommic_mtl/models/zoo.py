@@ -45,8 +45,9 @@ class MTLRS(MultiTaskModel):
     REC's RIM layer lists (``conv_filters``, ``recurrent_filters``, ...; ATOMMIC's defaults),
     ``sigma`` (1.0), ``memory_efficient`` (True), ``task_adaptation`` (True),
     ``segmentation_channels`` (16), ``segmentation_pools`` (2),
-    ``segmentation_complex_input`` (False). ``run`` returns every time step of every cascade
-    of every block and each block's segmentation.
+    ``segmentation_complex_input`` (False), ``phase_equivariant`` (False: REC's CIRIM
+    option, see :class:`~atommic_mtl.nets.MTLRSNet`). ``run`` returns every time step of
+    every cascade of every block and each block's segmentation.
     """
 
     def build_networks(self) -> None:
@@ -63,6 +64,7 @@ class MTLRS(MultiTaskModel):
             segmentation_channels=int(c.get("segmentation_channels", 16)),
             segmentation_pools=int(c.get("segmentation_pools", 2)),
             complex_input=bool(c.get("segmentation_complex_input", False)),
+            phase_equivariant=bool(c.get("phase_equivariant", False)),
             checkpoint_cascades=efficient, recurrent_layer=str(c.get("recurrent_layer", "IndRNN")),
             time_steps=int(c.get("time_steps", 8)), checkpointing=efficient, fft_kw=self.fft_kw,
             **lists)
@@ -141,7 +143,8 @@ class RecSegUNet(MultiTaskModel):
     """A reconstruction U-Net and a segmentation U-Net in series (Sui et al. 2021, Med. Phys.).
 
     Config: ``reconstruction_channels`` (32), ``reconstruction_pools`` (4),
-    ``segmentation_channels`` (32), ``segmentation_pools`` (4), ``dropout`` (0).
+    ``segmentation_channels`` (32), ``segmentation_pools`` (4), ``dropout`` (0),
+    ``phase_equivariant`` (False: REC's NormUnet option).
     """
 
     def build_networks(self) -> None:
@@ -151,7 +154,8 @@ class RecSegUNet(MultiTaskModel):
                                  int(c.get("reconstruction_pools", 4)),
                                  int(c.get("segmentation_channels", 32)),
                                  int(c.get("segmentation_pools", 4)),
-                                 float(c.get("dropout", 0.0)))
+                                 float(c.get("dropout", 0.0)),
+                                 bool(c.get("phase_equivariant", False)))
 
     def run(self, batch: dict[str, Any]) -> JointEstimates:
         """``[x]`` and ``[s]`` from the zero-filled image."""
@@ -164,7 +168,8 @@ class SERANet(MultiTaskModel):
 
     Config: ``num_reconstruction_blocks`` (3), ``reconstruction_channels`` (18),
     ``reconstruction_pools`` (4), ``segmentation_channels`` (32), ``segmentation_pools`` (3),
-    ``recurrent_iterations`` (3), ``recurrent_channels`` (16).
+    ``recurrent_iterations`` (3), ``recurrent_channels`` (16), ``phase_equivariant`` (False:
+    REC's VarNet option).
     """
 
     def build_networks(self) -> None:
@@ -177,7 +182,8 @@ class SERANet(MultiTaskModel):
                               int(c.get("segmentation_pools", 3)),
                               int(c.get("recurrent_iterations", 3)),
                               int(c.get("recurrent_channels", 16)),
-                              self.label_mode == "multilabel", self.fft_kw)
+                              self.label_mode == "multilabel", self.fft_kw,
+                              bool(c.get("phase_equivariant", False)))
 
     def run(self, batch: dict[str, Any]) -> JointEstimates:
         """``[x]`` and the logits of the U-Net and of every attention iteration."""

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from atommic_mtl.nets.parts import pad_to_multiple, unpad
-from atommic_rec.nets import RIMBlock, at_least_complex64
+from atommic_rec.nets import RIMBlock, at_least_complex64, global_phase
 from atommic_rec.physics import complex_to_channels
 from atommic_seg.nets import UNetND
 
@@ -133,6 +133,10 @@ class MTLRSNet(nn.Module):
         segmentation_pools: Segmentation U-Net pooling levels.
         complex_input: Segment the complex estimate instead of its magnitude.
         checkpoint_cascades: Recompute cascades in the backward pass.
+        phase_equivariant: Remove the global phase of ``initial_image`` (REC's
+            :func:`~atommic_rec.nets.global_phase`) from the data before the blocks and
+            restore it on the reconstructions, as REC's CIRIM does: reconstructions rotate
+            with a global phase of the data and segmentations do not change.
         **rim_kwargs: Arguments of :class:`~atommic_rec.nets.RIMBlock`.
 
     Example:
@@ -150,7 +154,7 @@ class MTLRSNet(nn.Module):
                  task_adaptation: bool = True, multilabel: bool = False,
                  segmentation_channels: int = 16, segmentation_pools: int = 2,
                  complex_input: bool = False, checkpoint_cascades: bool = False,
-                 **rim_kwargs: Any) -> None:
+                 phase_equivariant: bool = False, **rim_kwargs: Any) -> None:
         super().__init__()
         if joint_cascades < 1 or num_cascades < 1:
             raise ValueError(f"MTLRSNet: expected joint_cascades >= 1 and num_cascades >= 1; "
@@ -161,6 +165,7 @@ class MTLRSNet(nn.Module):
             for _ in range(joint_cascades))
         self.task_adaptation = task_adaptation
         self.multilabel = multilabel
+        self.phase_equivariant = bool(phase_equivariant)
 
     def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
                 mask: torch.Tensor, initial_image: torch.Tensor, sigma: float = 1.0
@@ -180,6 +185,10 @@ class MTLRSNet(nn.Module):
         """
         image = at_least_complex64(initial_image)
         masked_kspace = at_least_complex64(masked_kspace)
+        rotation = global_phase(image) if self.phase_equivariant else None
+        if rotation is not None:
+            image = image * rotation.conj()
+            masked_kspace = masked_kspace * rotation.conj().unsqueeze(-3)
         hidden = None
         reconstructions: list[torch.Tensor] = []
         segmentations: list[torch.Tensor] = []
@@ -192,4 +201,6 @@ class MTLRSNet(nn.Module):
             if self.task_adaptation and j + 1 < len(self.blocks):
                 hidden = adapt_hidden_states(
                     hidden, image, segmentation_probabilities(logits, self.multilabel))
+        if rotation is not None:
+            reconstructions = [r * rotation for r in reconstructions]
         return reconstructions, segmentations

@@ -33,6 +33,8 @@ class RecSegUNetNet(nn.Module):
         segmentation_channels: Segmentation U-Net channels of the first level.
         segmentation_pools: Its pooling levels.
         dropout: Dropout of both U-Nets.
+        phase_equivariant: REC's phase-equivariant :class:`~atommic_rec.nets.NormUnet`
+            (reconstructions rotate with a global phase of ``x0``, labels do not change).
 
     Example:
         >>> net = RecSegUNetNet(3, 4, 2, 4, 2)
@@ -43,9 +45,11 @@ class RecSegUNetNet(nn.Module):
 
     def __init__(self, num_classes: int, reconstruction_channels: int = 32,
                  reconstruction_pools: int = 4, segmentation_channels: int = 32,
-                 segmentation_pools: int = 4, dropout: float = 0.0) -> None:
+                 segmentation_pools: int = 4, dropout: float = 0.0,
+                 phase_equivariant: bool = False) -> None:
         super().__init__()
-        self.reconstruction = NormUnet(reconstruction_channels, reconstruction_pools, dropout)
+        self.reconstruction = NormUnet(reconstruction_channels, reconstruction_pools, dropout,
+                                       phase_equivariant=phase_equivariant)
         self.segmentation = UNetND(2, 1, num_classes, channels=segmentation_channels,
                                    num_pool_layers=segmentation_pools, dropout=dropout)
         self.multiple = 2**segmentation_pools

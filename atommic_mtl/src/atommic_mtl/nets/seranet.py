@@ -77,10 +77,12 @@ class SERANetNet(nn.Module):
                  reconstruction_chans: int = 18, reconstruction_pools: int = 4,
                  segmentation_channels: int = 32, segmentation_pools: int = 3,
                  recurrent_iterations: int = 3, recurrent_channels: int = 16,
-                 multilabel: bool = False, fft_kw: dict | None = None) -> None:
+                 multilabel: bool = False, fft_kw: dict | None = None,
+                 phase_equivariant: bool = False) -> None:
         super().__init__()
         self.reconstruction = VarNetNet(num_reconstruction_blocks, reconstruction_chans,
-                                        reconstruction_pools, fft_kw=fft_kw)
+                                        reconstruction_pools, fft_kw=fft_kw,
+                                        phase_equivariant=phase_equivariant)
         self.segmentation = UNetND(2, 1, num_classes, channels=segmentation_channels,
                                    num_pool_layers=segmentation_pools)
         self.attention = AttentionGate(2, 3, num_classes, recurrent_channels)
