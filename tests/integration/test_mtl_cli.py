@@ -22,6 +22,15 @@ TINY = {
                    "model.pooling_layers=2"],
     "mtl_recseg_unet": ["model.reconstruction_channels=4", "model.reconstruction_pools=2",
                         "model.segmentation_channels=4", "model.segmentation_pools=2"],
+    "mtl_idslr": ["model.num_coils=2", "model.num_iters=2", "model.channels=4",
+                  "model.pooling_layers=2"],
+    "mtl_idslr_unet": ["model.num_coils=2", "model.num_iters=2", "model.channels=4",
+                       "model.pooling_layers=2", "model.segmentation_channels=4",
+                       "model.segmentation_pools=2"],
+    "mtl_seranet": ["model.num_reconstruction_blocks=1", "model.reconstruction_channels=4",
+                    "model.reconstruction_pools=2", "model.segmentation_channels=4",
+                    "model.segmentation_pools=2", "model.recurrent_iterations=1",
+                    "model.recurrent_channels=4"],
 }
 COMMON = ["exp_manager.create_tensorboard_logger=false", "model.log_images=0"]
 
@@ -79,6 +88,32 @@ def test_train_test_predict_tables_match_independent_scores(config, data, tmp_pa
         nifti = nib.load(out / f"{name}.nii.gz")
         np.testing.assert_array_equal(np.moveaxis(np.asarray(nifti.dataobj), 2, 0), labels)
         assert (out / "previews" / f"{name}.png").is_file()
+
+
+@pytest.mark.parametrize("config", ["mtl_idslr", "mtl_idslr_unet", "mtl_recseg_unet",
+                                    "mtl_seranet"])
+def test_other_models_train_test_and_predict_through_the_cli(config, data, tmp_path):
+    """One training step, then ``test`` and ``predict`` from the archive: both tasks' tables
+    and every output file (the scores themselves are checked above for MTLRS and SegNet)."""
+    common = [f"model.data_root={data}", f"exp_manager.exp_dir={tmp_path}", *COMMON,
+              *TINY[config], "model.write_png=false"]
+    assert main(["train", "--config-name", config, *common, "trainer.max_epochs=1",
+                 "+trainer.max_steps=1", "+trainer.limit_val_batches=0",
+                 "+exp_manager.version=train"]) == 0
+    restore = [f"model.restore_path={tmp_path / config / 'train' / 'checkpoints'}/{config}.atommic"]
+    for command in ("test", "predict"):
+        assert main([command, "--config-name", config, *common, *restore,
+                     f"+exp_manager.version={command}"]) == 0
+    tested = tmp_path / config / "test"
+    assert sorted(_rows(tested / "metrics.csv", "fname")) == [
+        "MEAN", "mtl_test_000.h5", "mtl_test_001.h5"]
+    seg = _rows(tested / "segmentation_metrics_per_case.csv", "case")
+    assert {r["case"] for r in seg.values()} == {"mtl_test_000.h5", "mtl_test_001.h5"}
+    out = tmp_path / config / "predict" / "predictions"
+    for name in ("mtl_test_000", "mtl_test_001"):
+        with h5py.File(out / f"{name}.h5") as f:
+            assert f["reconstruction"].shape == f["segmentation"].shape == (2, 32, 32)
+        assert (out / f"{name}.nii.gz").is_file()
 
 
 def test_ddp_scores_each_volume_once_like_one_process(tmp_path):
