@@ -68,9 +68,10 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=3, help="suite: alternation rounds")
     p.add_argument("--venv", default=None, help="suite: ATOMMIC baseline venv (setup.sh)")
     p.add_argument("--out", default="benchmarks/results", help="suite: output folder")
+    p.add_argument("--table-from", help="print the Markdown table of a suite's saved JSON")
     a = p.parse_args(argv)
-    if not a.suite and a.model is None:
-        p.error("give --model or --suite")
+    if not a.suite and a.model is None and a.table_from is None:
+        p.error("give --model, --suite or --table-from")
     for k, v in DEFAULTS.get(a.model or "segnet", {}).items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -266,6 +267,51 @@ def _last_json(cmd):
     return [json.loads(ln) for ln in lines]
 
 
+def _ratio(runs, cmd, key):
+    """Median and range of ours/ATOMMIC ``key`` over rounds (both measured in the same round)."""
+    base = {r["round"]: r[key] for r in runs if r["cmd"] == 0}
+    ratios = sorted(r[key] / base[r["round"]] for r in runs
+                    if r["cmd"] == cmd and base.get(r["round"]))
+    return statistics.median(ratios), ratios[0], ratios[-1]
+
+
+def markdown_table(raw):
+    """The Markdown table of a suite's raw results (``{model: alternate.py JSON lines}``).
+
+    Times and memory are medians over rounds of each run's median; a ratio is ours/ATOMMIC
+    within one round (the two ran back to back), as the median over rounds and its range.
+    """
+    first = next(iter(raw.values()))[0]
+    rounds = 1 + max(r["round"] for runs in raw.values() for r in runs if "round" in r)
+    lines = [f"Shape {first['shape']}, 4 classes, {first['threads']} thread(s), "
+             f"{first['dtype']}, {rounds} alternating rounds; seconds/GiB are medians over "
+             f"rounds of each run's median ({first['steps']} timed steps after "
+             f"{first['warmup']} warm-up); ratio = ours/ATOMMIC within a round, median "
+             "[min-max] over rounds.", "",
+             "| model | params ATOMMIC | params ours | train step ATOMMIC (s) | ours (s) | ratio "
+             "| inference ATOMMIC (s) | ours (s) | ratio | peak RSS ATOMMIC (GiB) | ours (GiB) "
+             "| ratio |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for model, results in raw.items():
+        runs = [r for r in results if "round" in r]
+        commands = sorted({r["cmd"] for r in runs})
+
+        def med(cmd, key, runs=runs):
+            return statistics.median(r[key] for r in runs if r["cmd"] == cmd)
+
+        base = next(r for r in runs if r["cmd"] == 0)
+        for cmd in commands[1:]:
+            mine = next(r for r in runs if r["cmd"] == cmd)
+            name = model + (" (memory-efficient)" if mine["config"].get("memory_efficient")
+                            else "")
+            cells = [name, f"{base['params']:,}", f"{mine['params']:,}"]
+            for key in ("step_s_median", "infer_s_median", "peak_rss_gb"):
+                ratio, low, high = _ratio(runs, cmd, key)
+                cells += [f"{med(0, key):.3g}", f"{med(cmd, key):.3g}",
+                          f"{ratio:.2f} [{low:.2f}-{high:.2f}]"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def suite(a):
     """Alternate ATOMMIC and ours for both models, then write a Markdown table."""
     venv = a.venv or subprocess.run(["bash", str(BASELINE / "setup.sh")], capture_output=True,
@@ -280,7 +326,7 @@ def suite(a):
     # (SEG's U-Net has affine norms and biased up-convolutions; at 64 channels it is 0.14%
     # larger, one channel less would be 2.9% smaller)
     variants = {"mtlrs": ["", "--memory-efficient"], "segnet": [""]}
-    rows, raw = [], {}
+    raw = {}
     for model, ours_flags in variants.items():
         base = f"{venv}/bin/python {script} --toolkit atommic --model {model} {shape}"
         ours = [f"{sys.executable} {script} --toolkit ours --model {model} {shape} {f}"
@@ -289,26 +335,7 @@ def suite(a):
         results = _last_json(f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {a.rounds} "
                              f"{quoted}")
         raw[model] = results
-        summary = results[-1]["summary"]
-        b = summary[0]
-        for flags, o in zip(ours_flags, summary[1:], strict=True):
-            name = model + (" (memory-efficient)" if "memory" in flags else "")
-            rows.append({"model": name, "pa": b["params"], "po": o["params"],
-                         "sa": b["step_s_median"], "so": o["step_s_median"],
-                         "ia": b["infer_s_median"], "io": o["infer_s_median"],
-                         "ma": b["peak_rss_gb"], "mo": o["peak_rss_gb"]})
-    lines = [f"Shape [1, {a.coils}, {a.height}, {a.width}], 4 classes, {a.threads} thread(s), "
-             f"float32, {a.rounds} alternating rounds, medians of per-run medians "
-             f"({a.steps} timed steps after {a.warmup} warm-up).", "",
-             "| model | params ATOMMIC | params ours | train step ATOMMIC (s) | ours (s) | ratio "
-             "| inference ATOMMIC (s) | ours (s) | ratio | peak RSS ATOMMIC (GiB) | ours (GiB) "
-             "| ratio |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['pa']:,} | {r['po']:,} | {r['sa']:.4g} | "
-                     f"{r['so']:.4g} | {r['so'] / r['sa']:.2f} | {r['ia']:.4g} | {r['io']:.4g} "
-                     f"| {r['io'] / r['ia']:.2f} | {r['ma']:.2f} | {r['mo']:.2f} "
-                     f"| {r['mo'] / r['ma']:.2f} |")
-    text = "\n".join(lines)
+    text = markdown_table(raw)
     (out / f"mtl_bench_{tag}.md").write_text(text + "\n")
     (out / f"mtl_bench_{tag}.json").write_text(json.dumps(raw, indent=1) + "\n")
     print(text)
@@ -322,6 +349,9 @@ def main(argv=None):
     os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if a.table_from:
+        print(markdown_table(json.loads(Path(a.table_from).read_text())))
+        return 0
     if a.suite:
         return suite(a)
     json_out = os.fdopen(os.dup(1), "w")
