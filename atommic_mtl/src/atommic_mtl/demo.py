@@ -105,10 +105,14 @@ def _train(config: str, runs: Path, minutes: float, overrides: Sequence[str]) ->
     code = cli_main(["train", "--config-name", config, f"exp_manager.exp_dir={runs}",
                      "+exp_manager.version=demo", "exp_manager.resume_if_exists=false",
                      f"+trainer.max_steps={steps}", "trainer.max_epochs=100000",
-                     f"trainer.max_time={_hms(minutes * 6 + 5)}",  # a cap for stuck machines
+                     # a cap for stuck machines only: a busy one stretches wall time a lot
+                     f"trainer.max_time={_hms(minutes * 30 + 10)}",
                      "trainer.log_every_n_steps=50", *overrides])
     if code != 0:
         raise SystemExit(f"[demo] training {config} failed (exit code {code})")
+    if _steps(run) < steps:
+        print(f"[demo] WARNING: {config} stopped at {_steps(run)} of {steps} steps (wall-time "
+              "cap): the arms are not at equal budget")
     return run
 
 
