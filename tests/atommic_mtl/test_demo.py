@@ -49,3 +49,23 @@ def test_tables_are_read_and_written(tmp_path):
     assert "falls 0.067 short" in demo._verdict(joint, other) and "csf" in demo._verdict(
         joint, other)
     assert "above" in demo._verdict(other, joint)
+
+
+def test_parallel_arm_reports_its_result_or_its_failure(monkeypatch, tmp_path):
+    """The child of ``--parallel`` hands back the arms, or one line when the arm failed."""
+    import queue
+
+    import torch
+
+    threads = torch.get_num_threads()  # unchanged by the call below
+
+    def fail(*_):
+        raise SystemExit("[demo] VarNet predict failed")
+
+    results = queue.SimpleQueue()
+    monkeypatch.setattr(demo, "_sequential", lambda *args: {"arms": list(args)})
+    demo._sequential_process(tmp_path, tmp_path / "runs", 1.5, threads, results)
+    assert results.get() == (True, {"arms": [tmp_path, tmp_path / "runs", 1.5]})
+    monkeypatch.setattr(demo, "_sequential", fail)
+    demo._sequential_process(tmp_path, tmp_path / "runs", 1.5, threads, results)
+    assert results.get() == (False, "SystemExit: [demo] VarNet predict failed")

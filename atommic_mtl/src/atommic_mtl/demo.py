@@ -178,12 +178,16 @@ def _sequential(data: Path, runs: Path, minutes: float) -> dict[str, Any]:
                           **_dice(unet / "test_metrics_summary.csv"), "steps": _steps(unet)}}
 
 
-def _sequential_process(data: Path, runs: Path, minutes: float, threads: int) -> dict[str, Any]:
-    """:func:`_sequential` in a worker process (its own torch thread count)."""
+def _sequential_process(data: Path, runs: Path, minutes: float, threads: int,
+                        results: Any) -> None:
+    """:func:`_sequential` in a child process: puts ``(ok, arms or error text)`` on ``results``."""
     import torch
 
     torch.set_num_threads(threads)
-    return _sequential(data, runs, minutes)
+    try:
+        results.put((True, _sequential(data, runs, minutes)))
+    except BaseException as error:  # noqa: BLE001 - reported by the parent, one line
+        results.put((False, f"{type(error).__name__}: {error}"))
 
 
 def _table(rows: dict[str, dict[str, Any]]) -> str:
@@ -225,23 +229,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (data / "demo_data.json").is_file():
         record = make_demo_data(data, coils=args.coils, size=args.size)
         print(f"[demo] wrote joint demo data ({record['source']}) to {data}")
-    pending = None
+    child = results = None
+    received = False
     if args.parallel:
-        from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
-        pending = pool.submit(_sequential_process, data, out / "sequential" / "experiments",
-                              args.minutes, args.threads)
-    mtlrs = _train("mtl_mtlrs", runs, args.minutes, [f"model.data_root={data}",
-                                                     *args.overrides])
-    joint = {**_rec_mean(mtlrs / "metrics.csv"),
-             **_dice(mtlrs / "segmentation_metrics_summary.csv"), "steps": _steps(mtlrs)}
-    if pending is not None:
-        arms = pending.result()
-        pool.shutdown()
-    else:
-        arms = _sequential(data, runs, args.minutes)
+        context = get_context("spawn")
+        results = context.SimpleQueue()
+        child = context.Process(target=_sequential_process, args=(
+            data, out / "sequential" / "experiments", args.minutes, args.threads, results))
+        child.start()
+    try:
+        mtlrs = _train("mtl_mtlrs", runs, args.minutes, [f"model.data_root={data}",
+                                                         *args.overrides])
+        joint = {**_rec_mean(mtlrs / "metrics.csv"),
+                 **_dice(mtlrs / "segmentation_metrics_summary.csv"), "steps": _steps(mtlrs)}
+        if child is None:
+            arms = _sequential(data, runs, args.minutes)
+        else:
+            (ok, arms), received = results.get(), True
+            if not ok:
+                raise SystemExit(f"[demo] the sequential arm failed: {arms}")
+    finally:
+        if child is not None:
+            if not received:
+                child.terminate()  # MTLRS failed: do not leave the other arm running
+            child.join()
     rows = {"MTLRS (joint)": joint,
             "VarNet -> U-Net (sequential)": arms["sequential"],
             "U-Net on fully sampled (reference)": arms["reference"]}
