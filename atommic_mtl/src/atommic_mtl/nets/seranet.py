@@ -71,6 +71,8 @@ class SERANetNet(nn.Module):
         recurrent_channels: ConvLSTM state channels (and refinement U-Net channels).
         multilabel: Probabilities by sigmoid instead of softmax.
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
+        phase_equivariant: REC's phase-equivariant VarNet cascades (the reconstruction
+            rotates with a global phase of the data).
     """
 
     def __init__(self, num_classes: int, num_reconstruction_blocks: int = 3,
