@@ -10,7 +10,11 @@ from atommic_core import hookimpl
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the collection's models (none yet)."""
+    """Register the six multitask models (imported here: torch loads only when needed)."""
+    from atommic_mtl.models import MODELS
+
+    for name, cls in MODELS.items():
+        register(name, cls)
 
 
 @hookimpl

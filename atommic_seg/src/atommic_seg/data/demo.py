@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["CLASS_NAMES", "find_icbm152", "make_demo_data"]
+__all__ = ["CLASS_NAMES", "find_icbm152", "make_demo_data", "tissue_labels"]
 
 CLASS_NAMES = ("background", "csf", "grey_matter", "white_matter")
 _TEMPLATE = "mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
@@ -67,7 +67,19 @@ def _phantom(shape: Sequence[int], rng: np.random.Generator) -> tuple[np.ndarray
     return t1.astype(np.float32), gm, wm
 
 
-def _labels(gm: np.ndarray, wm: np.ndarray) -> np.ndarray:
+def tissue_labels(gm: np.ndarray, wm: np.ndarray) -> np.ndarray:
+    """Label map (0 background, 1 CSF, 2 GM, 3 WM) from grey/white-matter probabilities.
+
+    The brain is the filled closing of ``gm + wm > 0.2``; CSF is the rest of it (ventricles,
+    sulci); each voxel takes the most probable class. Also used by the MTL demo data.
+
+    Args:
+        gm: Grey-matter probability, float in [0, 1], any shape.
+        wm: White-matter probability, same shape.
+
+    Returns:
+        uint8 labels of the same shape.
+    """
     tissue = (gm + wm) > 0.2
     closed = ndimage.binary_closing(tissue, iterations=2)
     brain = ndimage.binary_fill_holes(closed)  # ventricles and sulci become CSF
@@ -94,7 +106,7 @@ def _one_case(maps: tuple[np.ndarray, ...], out_shape: Sequence[int],
     matrix, offset = _random_affine(maps[0].shape, rng, out_shape)
     t1, gm, wm = (ndimage.affine_transform(m, matrix, offset, output_shape=tuple(out_shape),
                                            order=1) for m in maps)
-    labels = _labels(gm, wm)
+    labels = tissue_labels(gm, wm)
     grid = np.meshgrid(*[np.linspace(-1, 1, n) for n in out_shape], indexing="ij")
     bias = np.exp(sum(rng.uniform(-0.15, 0.15) * g for g in grid))
     noisy = t1 * bias

@@ -17,8 +17,8 @@ import numpy as np
 from atommic_seg.data.readers import to_nifti_layout
 from atommic_seg.metrics import METRIC_NAMES
 
-__all__ = ["display_slice", "format_summary", "overlay_figure", "write_label_volume",
-           "write_metrics_csv", "write_overlay_png"]
+__all__ = ["display_slice", "format_summary", "overlay_figure", "overlay_rgb",
+           "write_label_volume", "write_metrics_csv", "write_overlay_png"]
 
 # background transparent, then distinct colours (RGB)
 _PALETTE = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [0, 130, 200], [255, 225, 25],
@@ -121,6 +121,17 @@ def _blend(image: np.ndarray, index: np.ndarray, alpha: float) -> np.ndarray:
     mask = (index > 0)[..., None]
     rgb = np.where(mask, (1 - alpha) * rgb + alpha * _colour(index), rgb)
     return rgb.clip(0, 255).astype(np.uint8)
+
+
+def overlay_rgb(image: np.ndarray, labels: np.ndarray, alpha: float = 0.4) -> np.ndarray:
+    """A slice with its labels blended in colour, as a uint8 ``[H, W, 3]`` array (as stored).
+
+    Args:
+        image: ``[H, W]`` float slice (any range; scaled to its min/max).
+        labels: ``[H, W]`` class indices or ``[C, H, W]`` binary channels.
+        alpha: Opacity of the label colours.
+    """
+    return _blend(np.asarray(image), _label_index(np.asarray(labels)), alpha)
 
 
 def overlay_figure(rgb: np.ndarray, legend: Sequence[tuple[str, np.ndarray]], title: str
