@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pytest
 
 from atommic_mtl import demo
 from atommic_mtl.__main__ import main as mtl_main
@@ -69,3 +70,21 @@ def test_parallel_arm_reports_its_result_or_its_failure(monkeypatch, tmp_path):
     monkeypatch.setattr(demo, "_sequential", fail)
     demo._sequential_process(tmp_path, tmp_path / "runs", 1.5, threads, results)
     assert results.get() == (False, "SystemExit: [demo] VarNet predict failed")
+
+
+@pytest.mark.parametrize(("argv", "budget"), [([], 114), (["--steps", "7", "8", "9"], 7),
+                                               (["--minutes", "2"], 2.0)])
+def test_default_budget_is_fixed_steps(monkeypatch, tmp_path, argv, budget):
+    """Fixed steps by default (the same command gives the same table); --minutes times them."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "demo_data.json").write_text("{}")
+    seen = []
+
+    def train(config, runs, given, overrides):
+        seen.append((config, given))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(demo, "_train", train)
+    with pytest.raises(RuntimeError, match="stop here"):
+        demo.main(["--out", str(tmp_path), "--threads", "1", *argv])
+    assert seen == [("mtl_mtlrs", budget)] and type(seen[0][1]) is type(budget)

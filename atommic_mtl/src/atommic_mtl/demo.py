@@ -4,7 +4,7 @@ Steps (each model trains through the real CLI: experiment folder, checkpoints, `
 test tables):
 
 1. write the joint demo data (if missing);
-2. train MTLRS (``mtl_mtlrs``) for ``--minutes`` of training compute;
+2. train MTLRS (``mtl_mtlrs``) for its budget (``--steps``, or ``--minutes`` of compute);
 3. the sequential pipeline for the same total: REC's demo VarNet (``rec_demo_varnet``, same
    4x Poisson-disc masks) for half, SEG's demo U-Net (``seg_demo_unet``, on the fully
    sampled images) for the other half; then the U-Net segments the VarNet's test
@@ -14,7 +14,11 @@ test tables):
    method: it sees data the others do not).
 
 With ``--parallel`` step 3 runs in a second process during step 2 (same data, same budgets).
-The budget is CPU time, not wall-clock time, so that a busy machine slows every arm alike
+
+By default every arm trains a fixed number of steps (``--steps MTLRS VARNET UNET``, default
+114 118 53: 1.5 CPU-minutes per arm as timed on the 2-core reference machine), so the same
+command gives the same table. ``--minutes M`` times the steps on your machine instead; the
+budget is then CPU time, not wall-clock time, so that a busy machine slows every arm alike
 instead of whichever runs at the wrong moment: each model's training step (loading its batch
 included) is timed with ``time.process_time`` after a warm-up, and the run gets
 ``budget / step`` steps (validation and testing are not counted, for any arm).
@@ -36,15 +40,21 @@ __all__ = ["main"]
 
 POISSON_4X = "{type:poisson2d,accelerations:[4],center_fractions:[0.08]}"
 CLASSES = ("csf", "grey_matter", "white_matter")
+DEFAULT_STEPS = (114, 118, 53)  # MTLRS, VarNet, U-Net: 1.5 CPU-min each on the reference machine
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m atommic_mtl demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="mtl_demo", help="folder for data, runs and previews")
-    p.add_argument("--minutes", type=float, default=4.0,
-                   help="training budget (CPU minutes) of MTLRS, and of the whole sequential "
-                        "pipeline")
+    p.add_argument("--steps", type=int, nargs=3, default=list(DEFAULT_STEPS),
+                   metavar=("MTLRS", "VARNET", "UNET"),
+                   help="training steps of each arm (default: equal CPU budgets of 1.5 min as "
+                        "timed on the reference machine; reproducible)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="instead of --steps: training budget (CPU minutes) of MTLRS and of the "
+                        "whole sequential pipeline, timed on this machine (the step counts, and "
+                        "so the numbers, then vary by machine)")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                    help="torch threads (use 1 on a busy machine)")
     p.add_argument("--parallel", action="store_true",
@@ -92,13 +102,21 @@ def _cpu_seconds_per_step(config: str, overrides: Sequence[str]) -> float:
     return sorted(times[1:])[1]  # median after a warm-up step
 
 
-def _train(config: str, runs: Path, minutes: float, overrides: Sequence[str]) -> Path:
-    """Train ``config`` for ``minutes`` of CPU time (as steps); returns the run folder."""
+def _train(config: str, runs: Path, budget: float | int, overrides: Sequence[str]) -> Path:
+    """Train ``config`` for ``budget`` steps (int) or CPU minutes (float, timed as steps).
+
+    Returns the run folder.
+    """
     from atommic_core.cli import main as cli_main
 
-    step = _cpu_seconds_per_step(config, overrides)
-    steps = max(10, int(minutes * 60 / step))
-    print(f"[demo] {config}: {step:.2f} CPU s per step -> {steps} steps ({minutes:g} min)")
+    if isinstance(budget, int):
+        steps, minutes = budget, 10.0  # minutes: only for the stuck-machine cap
+        print(f"[demo] {config}: {steps} steps")
+    else:
+        minutes = budget
+        step = _cpu_seconds_per_step(config, overrides)
+        steps = max(10, int(minutes * 60 / step))
+        print(f"[demo] {config}: {step:.2f} CPU s per step -> {steps} steps ({minutes:g} min)")
     run = runs / config / "demo"
     if run.exists():
         shutil.rmtree(run)
@@ -152,11 +170,12 @@ def _pipeline_cases(predictions: Path, data: Path, out: Path) -> Path:
     return out
 
 
-def _sequential(data: Path, runs: Path, minutes: float) -> dict[str, Any]:
+def _sequential(data: Path, runs: Path, budgets: tuple[Any, Any]) -> dict[str, Any]:
+    """VarNet then U-Net, each with its budget (steps or CPU minutes, see :func:`_train`)."""
     from atommic_core.cli import main as cli_main
 
     mask = [f"model.train_ds.mask_args={POISSON_4X}", f"model.data_root={data}"]
-    varnet = _train("rec_demo_varnet", runs, minutes / 2, mask)
+    varnet = _train("rec_demo_varnet", runs, budgets[0], mask)
     archive = varnet / "checkpoints" / "rec_demo_varnet.atommic"
     if cli_main(["predict", "--config-name", "rec_demo_varnet", *mask,
                  f"exp_manager.exp_dir={runs}", "+exp_manager.version=demo_predict",
@@ -164,7 +183,7 @@ def _sequential(data: Path, runs: Path, minutes: float) -> dict[str, Any]:
         raise SystemExit("[demo] VarNet predict failed")
     cases = _pipeline_cases(runs / "rec_demo_varnet" / "demo_predict" / "predictions", data,
                             runs.parent / "pipeline" / "test")
-    unet = _train("seg_demo_unet", runs, minutes / 2, [f"model.data_root={data}"])
+    unet = _train("seg_demo_unet", runs, budgets[1], [f"model.data_root={data}"])
     archive = unet / "checkpoints" / "seg_demo_unet.atommic"
     if cli_main(["test", "--config-name", "seg_demo_unet", f"model.data_root={data}",
                  f"model.test_ds.data_path={cases}", f"exp_manager.exp_dir={runs}",
@@ -178,14 +197,14 @@ def _sequential(data: Path, runs: Path, minutes: float) -> dict[str, Any]:
                           **_dice(unet / "test_metrics_summary.csv"), "steps": _steps(unet)}}
 
 
-def _sequential_process(data: Path, runs: Path, minutes: float, threads: int,
+def _sequential_process(data: Path, runs: Path, budgets: tuple[Any, Any], threads: int,
                         results: Any) -> None:
     """:func:`_sequential` in a child process: puts ``(ok, arms or error text)`` on ``results``."""
     import torch
 
     torch.set_num_threads(threads)
     try:
-        results.put((True, _sequential(data, runs, minutes)))
+        results.put((True, _sequential(data, runs, budgets)))
     except BaseException as error:  # noqa: BLE001 - reported by the parent, one line
         results.put((False, f"{type(error).__name__}: {error}"))
 
@@ -229,6 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (data / "demo_data.json").is_file():
         record = make_demo_data(data, coils=args.coils, size=args.size)
         print(f"[demo] wrote joint demo data ({record['source']}) to {data}")
+    if args.minutes is None:
+        joint_budget, budgets = args.steps[0], (args.steps[1], args.steps[2])
+        budget_text = f"{args.steps[0]} / {args.steps[1]} + {args.steps[2]} steps"
+    else:
+        joint_budget, budgets = args.minutes, (args.minutes / 2, args.minutes / 2)
+        budget_text = f"{args.minutes:g} CPU-min of training per arm"
     child = results = None
     received = False
     if args.parallel:
@@ -237,15 +262,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         context = get_context("spawn")
         results = context.SimpleQueue()
         child = context.Process(target=_sequential_process, args=(
-            data, out / "sequential" / "experiments", args.minutes, args.threads, results))
+            data, out / "sequential" / "experiments", budgets, args.threads, results))
         child.start()
     try:
-        mtlrs = _train("mtl_mtlrs", runs, args.minutes, [f"model.data_root={data}",
+        mtlrs = _train("mtl_mtlrs", runs, joint_budget, [f"model.data_root={data}",
                                                          *args.overrides])
         joint = {**_rec_mean(mtlrs / "metrics.csv"),
                  **_dice(mtlrs / "segmentation_metrics_summary.csv"), "steps": _steps(mtlrs)}
         if child is None:
-            arms = _sequential(data, runs, args.minutes)
+            arms = _sequential(data, runs, budgets)
         else:
             (ok, arms), received = results.get(), True
             if not ok:
@@ -259,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "VarNet -> U-Net (sequential)": arms["sequential"],
             "U-Net on fully sampled (reference)": arms["reference"]}
     print("\n" + "=" * 78)
-    print(f"Test split, 4x Poisson-disc masks, {args.minutes:g} CPU-min of training per arm "
+    print(f"Test split, 4x Poisson-disc masks, {budget_text} "
           f"on {args.threads} thread(s).\nSSIM/PSNR: REC fastmri convention (per volume, "
           "file units); Dice: SEG whole-volume, mean over volumes (CSF, GM, WM, their mean)")
     print(_table(rows))
@@ -267,5 +292,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"MTLRS run: {mtlrs} (previews: {mtlrs / 'previews'})")
     print(f"total time: {(time.perf_counter() - start) / 60:.1f} min")
     (out / "demo_results.json").write_text(json.dumps(
-        {"minutes": args.minutes, "threads": args.threads, "rows": rows}, indent=2) + "\n")
+        {"minutes": args.minutes, "steps": None if args.minutes else args.steps,
+         "threads": args.threads, "rows": rows}, indent=2) + "\n")
     return 0
