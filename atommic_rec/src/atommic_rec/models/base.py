@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from atommic_core import ModelPT
 from atommic_core.errors import ConfigError
-from atommic_rec.losses import build_loss, iterative_loss
+from atommic_rec.losses import build_loss, intermediate_weights, iterative_loss
 from atommic_rec.metrics import METRIC_NAMES, VolumeMetrics, get_convention
 from atommic_rec.models._outputs import (
     format_table,
@@ -46,7 +46,9 @@ class ReconstructionModel(ModelPT):
     Config keys (``model`` section) shared by all models: ``fft_centered`` (True),
     ``fft_normalization`` (``ortho``), ``spatial_dims`` ([-2, -1]), ``reconstruction_loss``
     (``{l1: 1.0}``; e.g. ``{l1: 0.1, ssim: 0.9}``), ``intermediate_loss_weighting``
-    (``logspace``, ``uniform`` or ``last``), ``log_images`` (validation panels per epoch, 2),
+    (``logspace``, ``uniform`` or ``last``: the loss weights of the intermediate estimates of
+    any model whose :meth:`reconstruct` returns several, nested as :meth:`estimate_levels`
+    says), ``log_images`` (validation panels per epoch, 2),
     ``write_png`` (PNG previews with test/predict outputs, True), ``compile`` (False:
     ``torch.compile`` every U-Net in place; faster steps after a compile of about a minute)
     and ``evaluation_convention`` (``fastmri`` or ``atommic``, see :mod:`atommic_rec.metrics`:
@@ -71,6 +73,11 @@ class ReconstructionModel(ModelPT):
             loss_cfg = OmegaConf.to_container(loss_cfg)
         self.loss_fn = build_loss(loss_cfg)
         self.intermediate_weighting = str(c.get("intermediate_loss_weighting", "logspace"))
+        try:
+            intermediate_weights(1, self.intermediate_weighting)
+        except ValueError as exc:
+            raise ConfigError(f"model.{exc}; hint: set model.intermediate_loss_weighting="
+                              "logspace (the default), uniform or last") from None
         self.num_log_images = int(c.get("log_images", 2))
         try:
             self.convention = get_convention(c.get("evaluation_convention"))
@@ -108,6 +115,22 @@ class ReconstructionModel(ModelPT):
             Complex images [B, H, W] (complex64, or complex128 under ``64-true``).
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement reconstruct()")
+
+    def estimate_levels(self, num_estimates: int) -> tuple[int, ...]:
+        """How :meth:`reconstruct`'s estimates nest, outermost first, for the loss weights.
+
+        The default is one level (``(num_estimates,)``); a model whose estimates are every
+        time step of every cascade returns ``(cascades, time_steps)``, so that
+        ``intermediate_loss_weighting: logspace`` weighs cascades and time steps each on its
+        own log scale (see :func:`~atommic_rec.losses.intermediate_weights`).
+
+        Args:
+            num_estimates: Length of the list :meth:`reconstruct` returned.
+
+        Returns:
+            Level sizes whose product is ``num_estimates``.
+        """
+        return (num_estimates,)
 
     # -- data ------------------------------------------------------------------------------
     def build_dataset(self, cfg: DictConfig, split: str) -> Any:
@@ -156,7 +179,8 @@ class ReconstructionModel(ModelPT):
         estimates = [e.abs().float() for e in self.reconstruct(batch)]
         if len(estimates) > 1:
             loss = iterative_loss(self.loss_fn, estimates, target,
-                                  weighting=self.intermediate_weighting)
+                                  weighting=self.intermediate_weighting,
+                                  levels=self.estimate_levels(len(estimates)))
         else:
             loss = self.loss_fn(estimates[-1], target)
         self.log("train_loss", loss, prog_bar=True, batch_size=target.shape[0])
