@@ -48,3 +48,48 @@ def test_cirim_weighs_cascades_and_time_steps_each_on_a_log_scale():
 def test_unknown_weighting_is_a_config_error_at_construction():
     with pytest.raises(ConfigError, match=r"found 'exp'; hint: set model\.intermediate_loss"):
         CIRIM({**TINY["CIRIM"][1], "intermediate_loss_weighting": "exp"})
+
+
+# -- learned coil maps (use_sens_net) for every model ------------------------------------------
+SENS = {"use_sens_net": True, "sens_chans": 2, "sens_pools": 2}
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_varnet_with_the_shared_sens_net_is_the_old_varnet():
+    from atommic_rec.models import VarNet
+    from atommic_rec.nets import VarNetNet
+
+    cfg = {**TINY["VarNet"][1], **SENS}
+    torch.manual_seed(3)
+    model = VarNet(cfg)
+    torch.manual_seed(3)  # the old layout: the sens net inside the VarNet network
+    old = VarNetNet(num_cascades=2, chans=4, num_pools=2, use_sens_net=True, sens_chans=2,
+                    sens_pools=2)
+    assert _count(model) == _count(old)
+    b = model._prepare(_batch())
+    with torch.no_grad():
+        expected = old(b["masked_kspace"], b["sensitivity_maps"], b["mask"])
+        assert torch.equal(model.reconstruct(b)[-1], expected)  # same seeded init, same output
+        # weights saved with the old key layout restore into the new one
+        fresh = VarNet(cfg)
+        fresh.load_state_dict({f"net.{k}": v for k, v in old.state_dict().items()})
+        assert torch.equal(fresh.reconstruct(fresh._prepare(_batch()))[-1], expected)
+
+
+@pytest.mark.parametrize("name", ["UNet", "CIRIM"])
+def test_any_model_can_learn_its_coil_maps(name):
+    cls, cfg = TINY[name]
+    plain, model = cls(cfg), cls({**cfg, **SENS})
+    assert _count(model) - _count(plain) == _count(model.coil_sensitivity_net) > 0
+    b = _batch()
+    wrong = {**b, "sensitivity_maps": torch.randn_like(b["sensitivity_maps"]),
+             "initial_image": torch.zeros_like(b["initial_image"])}
+    with torch.no_grad():  # the batch's maps (and the x0 made with them) are not used
+        assert torch.equal(model.reconstruct(model._prepare(b))[-1],
+                           model.reconstruct(model._prepare(wrong))[-1])
+    model.training_step(b, 0).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.coil_sensitivity_net.parameters())

@@ -55,6 +55,12 @@ class ReconstructionModel(ModelPT):
     how ``val_*``/``test_*`` metrics and the test table score a volume). The last two are
     ``evaluation_keys``: ``test``/``predict`` of a ``.atommic`` take them from the run's config.
 
+    Learned coil maps, for every model: ``use_sens_net`` (False: the batch's maps, from the
+    file or estimated by the data transforms), ``sens_chans`` (8), ``sens_pools`` (4) and
+    ``sens_mask_center`` (True: only the auto-calibration lines) configure a
+    :class:`~atommic_rec.nets.SensitivityNet` (E2E VarNet's) that replaces
+    ``sensitivity_maps`` in every step, trained end to end with the model.
+
     Args:
         cfg: The ``model`` section of the config.
         trainer: The Lightning trainer, if any.
@@ -87,6 +93,8 @@ class ReconstructionModel(ModelPT):
         self._metrics = {"val": VolumeMetrics(), "test": VolumeMetrics()}
         self._panels: list[tuple[str, torch.Tensor]] = []
         self.build_networks()
+        # after the subclass's networks, so a seeded VarNet initialises as before the move
+        self.coil_sensitivity_net = _build_sensitivity_net(c, self.fft_kw)
         if c.get("compile", False):
             self.compile_unets()
 
@@ -169,7 +177,25 @@ class ReconstructionModel(ModelPT):
             if key in out:
                 out[key] = out[key].to(cplx)
         out["mask"] = out["mask"].to(real)
+        if self.coil_sensitivity_net is not None:
+            out = self._estimate_sensitivity_maps(out)
         return out
+
+    def _estimate_sensitivity_maps(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Replace the maps by the learned ones (``use_sens_net``) and redo the SENSE x0.
+
+        The initial image is recomputed (SENSE zero-filled with the learned maps) so that
+        every input the network sees uses the same maps; an RSS initial image is kept.
+        """
+        from atommic_rec.physics import ifft2, sense_reduce
+
+        maps = self.coil_sensitivity_net(batch["masked_kspace"], batch["mask"])
+        batch["sensitivity_maps"] = maps.to(batch["masked_kspace"].dtype)
+        method = str(self.cfg.get("coil_combination_method") or "sense").lower()
+        if "initial_image" in batch and method == "sense":
+            batch["initial_image"] = sense_reduce(
+                ifft2(batch["masked_kspace"], **self.fft_kw), batch["sensitivity_maps"])
+        return batch
 
     # -- steps -----------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -327,6 +353,16 @@ class ReconstructionModel(ModelPT):
                 paths.append(write_png(volume[volume.shape[0] // 2],
                                        os.path.join(output_dir, "previews", f"{stem}.png")))
         return paths
+
+
+def _build_sensitivity_net(cfg: Any, fft_kw: dict[str, Any]) -> torch.nn.Module | None:
+    """The learned coil-map estimator of ``use_sens_net`` (E2E VarNet's), or None."""
+    if not cfg.get("use_sens_net", False):
+        return None
+    from atommic_rec.nets import SensitivityNet
+
+    return SensitivityNet(int(cfg.get("sens_chans", 8)), int(cfg.get("sens_pools", 4)),
+                          mask_center=bool(cfg.get("sens_mask_center", True)), fft_kw=fft_kw)
 
 
 def _as_list(values: Any) -> list:
