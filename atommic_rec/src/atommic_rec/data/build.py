@@ -10,6 +10,9 @@ Config keys (all optional except ``data_path``)::
     use_seed: null                  # deterministic masks per file; default: split != train
                                     # (training masks: private generator seeded by `seed`
                                     # and the DataLoader worker seed)
+    noise_prewhitening: false       # true: whiten with the file's `noise` scan (no-op + one
+                                    # warning line for files without one)
+    coil_compression: null          # e.g. {method: gdcc, num_virtual_coils: 1, calib_lines: 24}
     crop_size: null                 # e.g. [128, 128]
     augmentations: null             # train split only, before the mask, e.g. {global_phase:
                                     # true, flip: 0.5, transpose: 0.5, coil_permutation: true,
@@ -76,6 +79,10 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
     use_seed = split != "train" if cfg.get("use_seed") is None else bool(cfg["use_seed"])
     keep = bool(cfg.get("keep_kspace", False))
     chain: list[dict[str, Any]] = []
+    if cfg.get("noise_prewhitening"):
+        chain.append({"name": "prewhiten"})
+    if cfg.get("coil_compression"):
+        chain.append({"name": "coil_compression", **dict(cfg["coil_compression"])})
     if cfg.get("crop_size") is not None:
         chain.append({"name": "crop", "size": list(cfg["crop_size"])})
     if split == "train" and cfg.get("augmentations"):
