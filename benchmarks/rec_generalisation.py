@@ -48,6 +48,10 @@ ROWS = {
     "cirim": ("rec_cirim", 200, []),
     "cirim_noequiv": ("rec_cirim", 200, ["model.phase_equivariant=false"]),
     "unet": ("rec_unet", 1000, []),
+    # SSDU (self-supervised) vs supervised with the same fixed training masks (one
+    # undersampling per slice, as an acquisition gives; the shipped row redraws them)
+    "varnet_fixedmask": ("rec_demo_varnet", 700, ["++model.train_ds.use_seed=true"]),
+    "varnet_ssdu": ("rec_demo_varnet", 700, ["++model.train_ds.use_seed=true", "++model.ssdu=true"]),
 }
 
 

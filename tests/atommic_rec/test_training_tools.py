@@ -1,8 +1,9 @@
 """Shared training options of every REC model: intermediate-output loss weighting."""
 
+import numpy as np
 import pytest
 import torch
-from test_models import TINY, _batch
+from test_models import TINY, _batch, _items
 from torch import nn
 
 from atommic_core.errors import ConfigError
@@ -93,3 +94,106 @@ def test_any_model_can_learn_its_coil_maps(name):
     model.training_step(b, 0).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0
                for p in model.coil_sensitivity_net.parameters())
+
+
+# -- SSDU self-supervised training ---------------------------------------------------------------
+def _column_mask(w=32, h=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    line = (torch.rand(w, generator=g) < 0.4).float()
+    line[w // 2 - 3: w // 2 + 3] = 1
+    return line.expand(1, h, w)
+
+
+@pytest.mark.parametrize("selection", ["uniform", "gaussian"])
+def test_ssdu_split_is_a_seeded_partition_of_the_measured_samples(selection):
+    import numpy as np
+
+    from atommic_rec.transforms import ssdu_split_mask
+
+    mask = _column_mask()
+    dc, loss = ssdu_split_mask(mask, 0.4, selection, rng=np.random.default_rng(5))
+    measured = mask[0] > 0
+    assert not (dc.bool() & loss.bool()).any()                      # disjoint
+    assert torch.equal(dc.bool() | loss.bool(), measured)           # union = measured
+    assert int(loss.sum()) == round(0.4 * int(measured.sum()))      # |Lambda| = rho |Omega|
+    assert dc[10:14, 14:18].all()                                   # the ACS block stays in DC
+    again, _ = ssdu_split_mask(mask, 0.4, selection, rng=np.random.default_rng(5))
+    other, _ = ssdu_split_mask(mask, 0.4, selection, rng=np.random.default_rng(6))
+    assert torch.equal(again, dc) and not torch.equal(other, dc)    # seeded
+
+
+def test_gaussian_selection_favours_the_centre():
+    import numpy as np
+
+    from atommic_rec.transforms import ssdu_split_mask
+
+    mask = torch.ones(1, 64, 64)
+    yy, xx = torch.meshgrid(torch.arange(64) - 32, torch.arange(64) - 32, indexing="ij")
+    radius = (yy.square() + xx.square()).float().sqrt()
+
+    def mean_radius(selection):
+        _, loss = ssdu_split_mask(mask, 0.05, selection, rng=np.random.default_rng(0))
+        return float(radius[loss.bool()].mean())
+
+    # uniform: ~24 px; gaussian with std 64 / 4 = 16 px per axis: ~20 px (1.25 std)
+    assert mean_radius("gaussian") < 0.85 * mean_radius("uniform")
+
+
+def test_ssdu_transform_is_deterministic_per_item_and_keeps_every_sample():
+    from atommic_rec.transforms import SSDUSplit
+
+    kspace = torch.randn(2, 24, 32, dtype=torch.complex64)
+    mask = _column_mask()[..., :1, :]  # a line mask [1, 1, W]
+    sample = {"masked_kspace": kspace * mask, "mask": mask, "fname": "a.h5", "slice_idx": 3}
+    split = SSDUSplit(rho=0.4, seed=1)
+    out = split(sample)
+    assert out["mask"].shape == out["ssdu_loss_mask"].shape == (1, 24, 32)
+    assert torch.equal(out["masked_kspace"] + out["ssdu_loss_kspace"], sample["masked_kspace"])
+    assert torch.equal(split(sample)["mask"], out["mask"])             # same item, same split
+    assert not torch.equal(split({**sample, "slice_idx": 4})["mask"], out["mask"])
+    assert not torch.equal(SSDUSplit(rho=0.4, seed=2)(sample)["mask"], out["mask"])
+
+
+def _ssdu_batch():
+    from atommic_rec.transforms import SSDUSplit
+
+    split = SSDUSplit(rho=0.4, acs_block=(2, 2))
+    items = [split(item) for item in _items()]
+    for item in items:
+        item["target"] = torch.full_like(item["target"], float("nan"))  # never used
+    return torch.utils.data.default_collate(items)
+
+
+def test_ssdu_mode_trains_without_a_target():
+    cls, cfg = TINY["VarNet"]
+    torch.manual_seed(0)
+    model = cls({**cfg, "ssdu": {"rho": 0.4}})
+    batch = _ssdu_batch()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(6):
+        opt.zero_grad()
+        loss = model.training_step(batch, 0)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    with pytest.raises(ConfigError, match="ssdu_loss_mask"):
+        model.training_step(_batch(), 0)
+
+
+def test_ssdu_mode_splits_the_training_split_only(tmp_path):
+    from rec_synthetic import write_volume
+
+    write_volume(tmp_path / "a.h5", slices=2, coils=2, h=16, w=16)
+    cls, cfg = TINY["VarNet"]
+    model = cls({**cfg, "ssdu": True})
+    split_cfg = {"data_path": str(tmp_path), "seed": 3, "mask_args": {
+        "type": "equispaced1d", "accelerations": [2], "center_fractions": [0.25]}}
+    train = model.build_dataset(split_cfg, "train")[0]
+    val = model.build_dataset(split_cfg, "val")[0]
+    assert "ssdu_loss_mask" in train and "ssdu_loss_mask" not in val
+    measured = int(val["mask"].expand(1, 16, 16).sum())
+    assert int(train["mask"].sum() + train["ssdu_loss_mask"].sum()) == measured
+    with pytest.raises(ConfigError, match="0 < rho < 1"):
+        cls({**cfg, "ssdu": {"rho": 1.5}})

@@ -17,7 +17,7 @@ from torch import nn
 from atommic_rec.metrics import ssim
 
 __all__ = ["LOSSES", "L1Loss", "MSELoss", "SSIMLoss", "WeightedLoss", "build_loss",
-           "intermediate_weights", "iterative_loss"]
+           "intermediate_weights", "iterative_loss", "normalized_l1_l2_loss"]
 
 
 class L1Loss(nn.Module):
@@ -170,3 +170,22 @@ def iterative_loss(loss: nn.Module, predictions: Sequence[torch.Tensor], target:
     weights = intermediate_weights(levels, weighting).tolist()
     return sum(w * loss(p, target, data_range)
                for w, p in zip(weights, predictions, strict=True) if w > 0)
+
+
+def normalized_l1_l2_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SSDU's k-space loss ``||y - p||_2 / ||y||_2 + ||y - p||_1 / ||y||_1`` (Yaman et al. 2020).
+
+    Norms are over each item's complex entries (``|.|`` for the 1-norm), averaged over items.
+
+    Args:
+        prediction: Complex k-space on the loss set, ``[B, ...]``.
+        target: The measured k-space on the same set, ``[B, ...]``.
+
+    Returns:
+        The scalar loss.
+    """
+    diff = (prediction - target).flatten(1).abs()
+    ref = target.flatten(1).abs()
+    l2 = diff.square().sum(1).sqrt() / ref.square().sum(1).sqrt().clamp_min(1e-12)
+    l1 = diff.sum(1) / ref.sum(1).clamp_min(1e-12)
+    return (l2 + l1).mean()

@@ -25,6 +25,8 @@ Config keys (all optional except ``data_path``)::
     fft_centered: true
     fft_normalization: ortho
     spatial_dims: [-2, -1]
+    ssdu: null                      # train split: true or {rho: 0.4, selection: uniform,
+                                    # acs_block: [4, 4]}: SSDU split (set by model.ssdu)
     keep_kspace: false
     transforms: null                # a custom list replaces the default chain above
 
@@ -78,6 +80,8 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
     method = cfg.get("coil_combination_method", "sense")
     use_seed = split != "train" if cfg.get("use_seed") is None else bool(cfg["use_seed"])
     keep = bool(cfg.get("keep_kspace", False))
+    ssdu = [{"name": "ssdu_split", **_ssdu_options(cfg["ssdu"]), "seed": cfg.get("seed")}] \
+        if split == "train" and cfg.get("ssdu") else []
     chain: list[dict[str, Any]] = []
     if cfg.get("noise_prewhitening"):
         chain.append({"name": "prewhiten"})
@@ -94,12 +98,19 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
          "overwrite": bool(cfg.get("estimate_coil_sensitivities", False)),
          "num_low_frequencies": cfg.get("num_low_frequencies")},
         {"name": "target", "method": method},
+        *ssdu,
         {"name": "initial_image", "method": method},
         {"name": "normalize", "method": cfg.get("normalize", "max") or "none",
-         "keys": ["masked_kspace", "initial_image", "target"] + (["kspace"] if keep else [])},
+         "keys": ["masked_kspace", "initial_image", "target"] + (["kspace"] if keep else [])
+         + (["ssdu_loss_kspace"] if ssdu else [])},
         {"name": "finalize", "keep_kspace": keep},
     ]
     return chain
+
+
+def _ssdu_options(value: Any) -> dict[str, Any]:
+    """``ssdu: true`` (Yaman et al.'s defaults) or a dict of :class:`SSDUSplit` options."""
+    return {} if value is True else dict(value)
 
 
 def inherit_model_keys(cfg: Mapping[str, Any], model_cfg: Mapping[str, Any] | None,

@@ -18,7 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from atommic_core import ModelPT
 from atommic_core.errors import ConfigError
-from atommic_rec.losses import build_loss, intermediate_weights, iterative_loss
+from atommic_rec.losses import (
+    build_loss,
+    intermediate_weights,
+    iterative_loss,
+    normalized_l1_l2_loss,
+)
 from atommic_rec.metrics import METRIC_NAMES, VolumeMetrics, get_convention
 from atommic_rec.models._outputs import (
     format_table,
@@ -32,7 +37,7 @@ __all__ = ["ReconstructionModel"]
 
 LOG = logging.getLogger("atommic_core.rec")
 
-_COMPLEX_KEYS = ("masked_kspace", "sensitivity_maps", "initial_image")
+_COMPLEX_KEYS = ("masked_kspace", "sensitivity_maps", "initial_image", "ssdu_loss_kspace")
 
 
 class ReconstructionModel(ModelPT):
@@ -54,6 +59,13 @@ class ReconstructionModel(ModelPT):
     and ``evaluation_convention`` (``fastmri`` or ``atommic``, see :mod:`atommic_rec.metrics`:
     how ``val_*``/``test_*`` metrics and the test table score a volume). The last two are
     ``evaluation_keys``: ``test``/``predict`` of a ``.atommic`` take them from the run's config.
+
+    Self-supervised training, for every model: ``ssdu`` (null: supervised; ``true`` or
+    ``{rho: 0.4, selection: uniform, acs_block: [4, 4]}``) splits each training item's measured
+    k-space into a data-consistency and a loss set (:class:`~atommic_rec.transforms.SSDUSplit`,
+    Yaman et al. MRM 2020) and trains on the k-space loss on the loss set only
+    (:func:`~atommic_rec.losses.normalized_l1_l2_loss`, over the weighted estimates): no fully
+    sampled target is used in training; validation and test still score against targets.
 
     Learned coil maps, for every model: ``use_sens_net`` (False: the batch's maps, from the
     file or estimated by the data transforms), ``sens_chans`` (8), ``sens_pools`` (4) and
@@ -90,6 +102,7 @@ class ReconstructionModel(ModelPT):
         except ValueError as exc:
             raise ConfigError(f"model.{exc}; hint: set model.evaluation_convention=fastmri "
                               "(the default) or atommic") from None
+        self.ssdu = _ssdu_options(c.get("ssdu"))
         self._metrics = {"val": VolumeMetrics(), "test": VolumeMetrics()}
         self._panels: list[tuple[str, torch.Tensor]] = []
         self.build_networks()
@@ -149,6 +162,10 @@ class ReconstructionModel(ModelPT):
         """
         from atommic_rec.data import build_rec_dataset
 
+        if split == "train" and self.ssdu is not None:
+            cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) \
+                else dict(cfg)
+            cfg["ssdu"] = self.ssdu or True  # {} (the defaults) would read as off
         return build_rec_dataset(cfg, split, model_cfg=self.cfg)
 
     def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
@@ -177,6 +194,8 @@ class ReconstructionModel(ModelPT):
             if key in out:
                 out[key] = out[key].to(cplx)
         out["mask"] = out["mask"].to(real)
+        if "ssdu_loss_mask" in out:
+            out["ssdu_loss_mask"] = out["ssdu_loss_mask"].to(real)
         if self.coil_sensitivity_net is not None:
             out = self._estimate_sensitivity_maps(out)
         return out
@@ -201,6 +220,8 @@ class ReconstructionModel(ModelPT):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         """Loss over all estimates (weighted by ``intermediate_loss_weighting``)."""
         batch = self._prepare(batch)
+        if self.ssdu is not None:
+            return self._ssdu_training_step(batch)
         target = batch["target"].float()
         estimates = [e.abs().float() for e in self.reconstruct(batch)]
         if len(estimates) > 1:
@@ -210,6 +231,28 @@ class ReconstructionModel(ModelPT):
         else:
             loss = self.loss_fn(estimates[-1], target)
         self.log("train_loss", loss, prog_bar=True, batch_size=target.shape[0])
+        return loss
+
+    def _ssdu_training_step(self, batch: dict[str, Any]) -> torch.Tensor:
+        """SSDU: each estimate's k-space on the loss set against the measured samples there.
+
+        No target is used: ``A_Lambda x = M_Lambda F S x`` against ``y_Lambda`` with
+        :func:`~atommic_rec.losses.normalized_l1_l2_loss`, weighted over the estimates.
+        """
+        from atommic_rec.physics import fft2, sense_expand
+
+        if "ssdu_loss_mask" not in batch:
+            raise ConfigError("model.ssdu: expected the training batch to hold ssdu_loss_mask; "
+                              "found keys " + ", ".join(sorted(batch)) + "; hint: a custom "
+                              "train_ds.transforms list needs {name: ssdu_split} after 'target'")
+        estimates = self.reconstruct(batch)
+        weights = intermediate_weights(self.estimate_levels(len(estimates)),
+                                       self.intermediate_weighting).tolist()
+        maps, loss_mask = batch["sensitivity_maps"], batch["ssdu_loss_mask"]
+        loss = sum(w * normalized_l1_l2_loss(
+            loss_mask * fft2(sense_expand(e, maps), **self.fft_kw), batch["ssdu_loss_kspace"])
+            for w, e in zip(weights, estimates, strict=True) if w > 0)
+        self.log("train_loss", loss, prog_bar=True, batch_size=maps.shape[0])
         return loss
 
     def _eval_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
@@ -353,6 +396,22 @@ class ReconstructionModel(ModelPT):
                 paths.append(write_png(volume[volume.shape[0] // 2],
                                        os.path.join(output_dir, "previews", f"{stem}.png")))
         return paths
+
+
+def _ssdu_options(value: Any) -> dict[str, Any] | None:
+    """``model.ssdu``: None/false (supervised), true (defaults) or a dict of split options."""
+    if value is None or value is False:
+        return None
+    from atommic_rec.transforms import SSDUSplit
+
+    options = {} if value is True else (OmegaConf.to_container(value, resolve=True)
+                                        if isinstance(value, DictConfig) else dict(value))
+    try:
+        SSDUSplit(**options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.ssdu: {exc}; expected true or a dict of rho (0.4), selection "
+                          "(uniform | gaussian), acs_block ([4, 4]), std_scale (4.0)") from None
+    return options
 
 
 def _build_sensitivity_net(cfg: Any, fft_kw: dict[str, Any]) -> torch.nn.Module | None:

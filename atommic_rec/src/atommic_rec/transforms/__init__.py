@@ -28,6 +28,7 @@ from atommic_rec.transforms.finalize import SAMPLE_KEYS, Finalize
 from atommic_rec.transforms.masking import Mask, acceleration_of
 from atommic_rec.transforms.normalize import Normalize, normalization_factor
 from atommic_rec.transforms.spatial import Crop, ZeroPad, center_crop_or_pad
+from atommic_rec.transforms.ssdu import SSDUSplit, ssdu_split_mask
 
 __all__ = [
     "AUGMENTATIONS",
@@ -44,6 +45,7 @@ __all__ = [
     "Mask",
     "Normalize",
     "Prewhiten",
+    "SSDUSplit",
     "Target",
     "ZeroPad",
     "acceleration_of",
@@ -54,4 +56,5 @@ __all__ = [
     "normalization_factor",
     "reflect_frequencies",
     "register_transform",
+    "ssdu_split_mask",
 ]
