@@ -122,6 +122,19 @@ def test_ssdu_split_is_a_seeded_partition_of_the_measured_samples(selection):
     assert torch.equal(again, dc) and not torch.equal(other, dc)    # seeded
 
 
+def test_line_split_keeps_whole_columns():
+    import numpy as np
+
+    from atommic_rec.transforms import ssdu_split_mask
+
+    mask = _column_mask()
+    dc, loss = ssdu_split_mask(mask, 0.4, "gaussian", rng=np.random.default_rng(1), lines=True)
+    columns = int(mask[0, 0].sum())
+    assert torch.equal(dc + loss, mask[0])
+    assert torch.equal(loss, loss[:1].expand_as(loss))               # whole columns
+    assert int(loss[0].sum()) == round(0.4 * columns) and dc[0, 14:18].all()
+
+
 def test_gaussian_selection_favours_the_centre():
     import numpy as np
 

@@ -47,8 +47,8 @@ def _check_options(rho: float, selection: str) -> None:
 
 def ssdu_split_mask(mask: torch.Tensor, rho: float = 0.4, selection: str = "uniform",
                     acs_block: Sequence[int] = (4, 4), std_scale: float = 4.0,
-                    rng: np.random.Generator | None = None, *,
-                    centered: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                    rng: np.random.Generator | None = None, *, centered: bool = True,
+                    lines: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Split a sampling mask into SSDU's data-consistency and loss masks.
 
     ``round(rho * |Omega|)`` measured locations outside the central ``acs_block`` (which always
@@ -66,6 +66,9 @@ def ssdu_split_mask(mask: torch.Tensor, rho: float = 0.4, selection: str = "unif
         std_scale: Gaussian selection: std = size / std_scale.
         rng: Numpy generator (seeded by the caller).
         centered: Whether DC is in the middle of the array.
+        lines: Split whole phase-encoding columns (W) instead of points, so that the network
+            input keeps the column structure of 1D Cartesian undersampling (an option beyond
+            Yaman et al., who split points).
 
     Returns:
         ``(dc_mask, loss_mask)`` float32 ``[H, W]``: disjoint, their sum is ``mask``.
@@ -73,6 +76,14 @@ def ssdu_split_mask(mask: torch.Tensor, rho: float = 0.4, selection: str = "unif
     _check_options(rho, selection)
     rng = np.random.default_rng() if rng is None else rng
     measured = mask.reshape(mask.shape[-2:]).detach().cpu().numpy() > 0
+    grid = measured.any(axis=0, keepdims=True) if lines else measured
+    loss = measured & _select(grid, rho, selection, acs_block, std_scale, rng, centered)
+    return (torch.from_numpy(measured & ~loss).float(), torch.from_numpy(loss).float())
+
+
+def _select(measured: np.ndarray, rho: float, selection: str, acs_block: Sequence[int],
+            std_scale: float, rng: np.random.Generator, centered: bool) -> np.ndarray:
+    """Boolean loss set: ``round(rho |measured|)`` locations outside the ACS block."""
     h, w = measured.shape
     candidates = measured & ~_acs_block(h, w, acs_block, centered)
     count = min(round(rho * int(measured.sum())), int(candidates.sum()))
@@ -84,8 +95,7 @@ def ssdu_split_mask(mask: torch.Tensor, rho: float = 0.4, selection: str = "unif
     chosen = rng.choice(flat, size=count, replace=False, p=weights) if count else flat[:0]
     loss = np.zeros(h * w, dtype=bool)
     loss[chosen] = True
-    loss = loss.reshape(h, w)
-    return (torch.from_numpy(measured & ~loss).float(), torch.from_numpy(loss).float())
+    return loss.reshape(h, w)
 
 
 class SSDUSplit:
@@ -103,18 +113,21 @@ class SSDUSplit:
         acs_block: Central ``[h, w]`` block always in the data-consistency set.
         std_scale: Gaussian selection: std = size / std_scale.
         seed: Extra seed mixed into every item's seed.
+        lines: Split whole columns (see :func:`ssdu_split_mask`).
         fft_centered: FFT convention of the data.
     """
 
     def __init__(self, rho: float = 0.4, selection: str = "uniform",
                  acs_block: Sequence[int] = (4, 4), std_scale: float = 4.0,
-                 seed: int | None = 0, *, fft_centered: bool = True) -> None:
+                 seed: int | None = 0, lines: bool = False, *,
+                 fft_centered: bool = True) -> None:
         _check_options(float(rho), selection)
         self.rho, self.selection = float(rho), selection
         self.acs_block = tuple(int(v) for v in acs_block)
         self.std_scale = float(std_scale)
         self.seed = 0 if seed is None else int(seed)
         self.centered = bool(fft_centered)
+        self.lines = bool(lines)
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         """Replace ``mask``/``masked_kspace`` by ``Theta``; add the ``Lambda`` loss keys."""
@@ -126,7 +139,8 @@ class SSDUSplit:
         rng = np.random.default_rng((self.seed, int(sample.get("slice_idx", 0)),
                                      *seed_from_fname(str(sample.get("fname", "")))))
         dc, loss = ssdu_split_mask(mask, self.rho, self.selection, self.acs_block,
-                                   self.std_scale, rng, centered=self.centered)
+                                   self.std_scale, rng, centered=self.centered,
+                                   lines=self.lines)
         sample["mask"], sample["ssdu_loss_mask"] = dc[None], loss[None]
         sample["masked_kspace"] = kspace * dc
         sample["ssdu_loss_kspace"] = kspace * loss
