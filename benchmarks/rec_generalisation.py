@@ -54,6 +54,7 @@ ROWS = {
     "varnet_fixedmask": ("rec_demo_varnet", 700, [FIXED_MASKS]),
     "varnet_ssdu": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu=true"]),
     "varnet_ssdu_lines": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu={lines:true}"]),
+    "varnet_ssdu_acs": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu={acs_block:auto}"]),
 }
 
 

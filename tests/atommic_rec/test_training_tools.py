@@ -165,6 +165,10 @@ def test_ssdu_transform_is_deterministic_per_item_and_keeps_every_sample():
     assert torch.equal(split(sample)["mask"], out["mask"])             # same item, same split
     assert not torch.equal(split({**sample, "slice_idx": 4})["mask"], out["mask"])
     assert not torch.equal(SSDUSplit(rho=0.4, seed=2)(sample)["mask"], out["mask"])
+    auto = SSDUSplit(rho=0.4, acs_block="auto")(sample)  # the whole ACS band stays in DC
+    assert auto["mask"][0, :, 13:19].all() and not auto["ssdu_loss_mask"][0, :, 13:19].any()
+    with pytest.raises(ValueError, match="acs_block"):
+        SSDUSplit(acs_block="big")
 
 
 def _ssdu_batch():

@@ -110,7 +110,9 @@ class SSDUSplit:
     Args:
         rho: Fraction of the measured locations in the loss set (Yaman et al.: 0.4).
         selection: ``uniform`` or ``gaussian``.
-        acs_block: Central ``[h, w]`` block always in the data-consistency set.
+        acs_block: Central ``[h, w]`` block always in the data-consistency set, or ``auto``:
+            the whole fully sampled centre of each mask (all rows for a line mask), so that
+            the network input keeps all calibration data (Yaman et al. keep only ``[4, 4]``).
         std_scale: Gaussian selection: std = size / std_scale.
         seed: Extra seed mixed into every item's seed.
         lines: Split whole columns (see :func:`ssdu_split_mask`).
@@ -118,12 +120,15 @@ class SSDUSplit:
     """
 
     def __init__(self, rho: float = 0.4, selection: str = "uniform",
-                 acs_block: Sequence[int] = (4, 4), std_scale: float = 4.0,
+                 acs_block: Sequence[int] | str = (4, 4), std_scale: float = 4.0,
                  seed: int | None = 0, lines: bool = False, *,
                  fft_centered: bool = True) -> None:
         _check_options(float(rho), selection)
         self.rho, self.selection = float(rho), selection
-        self.acs_block = tuple(int(v) for v in acs_block)
+        if isinstance(acs_block, str) and acs_block != "auto":
+            raise ValueError(f"ssdu: expected acs_block [h, w] or 'auto'; found {acs_block!r}")
+        self.acs_block = acs_block if isinstance(acs_block, str) else \
+            tuple(int(v) for v in acs_block)
         self.std_scale = float(std_scale)
         self.seed = 0 if seed is None else int(seed)
         self.centered = bool(fft_centered)
@@ -138,13 +143,21 @@ class SSDUSplit:
         mask = sample["mask"].expand(*sample["mask"].shape[:-2], *kspace.shape[-2:])
         rng = np.random.default_rng((self.seed, int(sample.get("slice_idx", 0)),
                                      *seed_from_fname(str(sample.get("fname", "")))))
-        dc, loss = ssdu_split_mask(mask, self.rho, self.selection, self.acs_block,
+        dc, loss = ssdu_split_mask(mask, self.rho, self.selection, self._acs(sample["mask"]),
                                    self.std_scale, rng, centered=self.centered,
                                    lines=self.lines)
         sample["mask"], sample["ssdu_loss_mask"] = dc[None], loss[None]
         sample["masked_kspace"] = kspace * dc
         sample["ssdu_loss_kspace"] = kspace * loss
         return sample
+
+    def _acs(self, mask: torch.Tensor) -> tuple[int, int]:
+        if self.acs_block != "auto":
+            return self.acs_block
+        from atommic_rec.transforms.coils import count_center_lines
+
+        h, w = count_center_lines(mask, self.centered)
+        return (10**9 if mask.shape[-2] == 1 else h, w)  # a line mask: every row
 
     def __repr__(self) -> str:
         return f"SSDUSplit(rho={self.rho}, selection={self.selection!r})"
