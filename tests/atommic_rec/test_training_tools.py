@@ -214,3 +214,20 @@ def test_ssdu_mode_splits_the_training_split_only(tmp_path):
     assert int(train["mask"].sum() + train["ssdu_loss_mask"].sum()) == measured
     with pytest.raises(ConfigError, match="0 < rho < 1"):
         cls({**cfg, "ssdu": {"rho": 1.5}})
+
+
+class _Zeros(ReconstructionModel):
+    """A network that knows nothing: its output is all zeros."""
+
+    def reconstruct(self, batch):
+        return [torch.zeros_like(batch["initial_image"])]
+
+
+def test_final_data_consistency_puts_the_measured_samples_back():
+    b = _batch()
+    # zeros with the measured samples put back = the SENSE zero-filled image
+    on = _Zeros({"final_data_consistency": True})
+    assert torch.allclose(on.final_estimate(on._prepare(b)), b["initial_image"], atol=1e-5)
+    assert not _Zeros({}).final_estimate(b).abs().any()             # off by default
+    assert _Zeros({"ssdu": True}).final_data_consistency            # on under SSDU
+    assert not _Zeros({"ssdu": True, "final_data_consistency": False}).final_data_consistency

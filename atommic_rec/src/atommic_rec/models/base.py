@@ -66,6 +66,8 @@ class ReconstructionModel(ModelPT):
     Yaman et al. MRM 2020) and trains on the k-space loss on the loss set only
     (:func:`~atommic_rec.losses.normalized_l1_l2_loss`, over the weighted estimates): no fully
     sampled target is used in training; validation and test still score against targets.
+    ``final_data_consistency`` (null: true under ``ssdu``, else false) replaces the measured
+    samples of the evaluated reconstruction by the data (see :meth:`final_estimate`).
 
     Learned coil maps, for every model: ``use_sens_net`` (False: the batch's maps, from the
     file or estimated by the data transforms), ``sens_chans`` (8), ``sens_pools`` (4) and
@@ -103,6 +105,8 @@ class ReconstructionModel(ModelPT):
             raise ConfigError(f"model.{exc}; hint: set model.evaluation_convention=fastmri "
                               "(the default) or atommic") from None
         self.ssdu = _ssdu_options(c.get("ssdu"))
+        dc = c.get("final_data_consistency")
+        self.final_data_consistency = self.ssdu is not None if dc is None else bool(dc)
         self._metrics = {"val": VolumeMetrics(), "test": VolumeMetrics()}
         self._panels: list[tuple[str, torch.Tensor]] = []
         self.build_networks()
@@ -136,6 +140,30 @@ class ReconstructionModel(ModelPT):
             Complex images [B, H, W] (complex64, or complex128 under ``64-true``).
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement reconstruct()")
+
+    def final_estimate(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The reconstruction used for evaluation and prediction: the last estimate.
+
+        With ``final_data_consistency`` (the default under ``ssdu``) its measured k-space
+        samples are replaced by the data: ``x <- S^H F^-1 ((1 - M) F S x + M y)``. An
+        SSDU-trained network is never asked to reproduce the samples it gets as input (its loss
+        sees only the held-out ones), so its output there is unconstrained.
+
+        Args:
+            batch: A prepared batch.
+
+        Returns:
+            Complex image [B, H, W].
+        """
+        image = self.reconstruct(batch)[-1]
+        if not self.final_data_consistency:
+            return image
+        from atommic_rec.physics import fft2, ifft2, sense_expand, sense_reduce
+
+        maps, mask = batch["sensitivity_maps"], batch["mask"]
+        kspace = fft2(sense_expand(image, maps), **self.fft_kw)
+        kspace = kspace * (1 - mask) + batch["masked_kspace"] * mask
+        return sense_reduce(ifft2(kspace, **self.fft_kw), maps)
 
     def estimate_levels(self, num_estimates: int) -> tuple[int, ...]:
         """How :meth:`reconstruct`'s estimates nest, outermost first, for the loss weights.
@@ -183,7 +211,7 @@ class ReconstructionModel(ModelPT):
         """
         batch = {"masked_kspace": masked_kspace, "sensitivity_maps": sensitivity_maps,
                  "mask": mask, "initial_image": initial_image}
-        return self.reconstruct(self._prepare(batch))[-1]
+        return self.final_estimate(self._prepare(batch))
 
     def _prepare(self, batch: dict[str, Any]) -> dict[str, Any]:
         # Lightning's 64-true plugin casts float inputs only: complex ones are cast here.
@@ -258,7 +286,7 @@ class ReconstructionModel(ModelPT):
     def _eval_step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         batch = self._prepare(batch)
         target = batch["target"].float()
-        recon = self.reconstruct(batch)[-1].abs().float()
+        recon = self.final_estimate(batch).abs().float()
         loss = self.loss_fn(recon, target)
         self.log(f"{stage}_loss", loss, sync_dist=True, batch_size=target.shape[0])
         self._metrics[stage].update(batch["fname"], _as_list(batch["slice_idx"]), target, recon,
@@ -364,7 +392,7 @@ class ReconstructionModel(ModelPT):
                      dataloader_idx: int = 0) -> dict[str, Any]:
         """Magnitude reconstructions, un-normalised by ``scale`` when the batch has it."""
         batch = self._prepare(batch)
-        recon = self.reconstruct(batch)[-1].abs().float()
+        recon = self.final_estimate(batch).abs().float()
         if "scale" in batch:
             recon = recon * torch.as_tensor(batch["scale"], dtype=recon.dtype,
                                             device=recon.device).reshape(-1, 1, 1)
