@@ -66,8 +66,9 @@ class ReconstructionModel(ModelPT):
     Yaman et al. MRM 2020) and trains on the k-space loss on the loss set only
     (:func:`~atommic_rec.losses.normalized_l1_l2_loss`, over the weighted estimates): no fully
     sampled target is used in training; validation and test still score against targets.
-    ``final_data_consistency`` (null: true under ``ssdu``, else false) replaces the measured
-    samples of the evaluated reconstruction by the data (see :meth:`final_estimate`).
+    ``final_data_consistency`` (null: true under ``ssdu``, else false; an evaluation key)
+    replaces the measured samples of the evaluated reconstruction by the data (see
+    :meth:`final_estimate`).
 
     Learned coil maps, for every model: ``use_sens_net`` (False: the batch's maps, from the
     file or estimated by the data transforms), ``sens_chans`` (8), ``sens_pools`` (4) and
@@ -80,7 +81,7 @@ class ReconstructionModel(ModelPT):
         trainer: The Lightning trainer, if any.
     """
 
-    evaluation_keys = ("evaluation_convention", "write_png")
+    evaluation_keys = ("evaluation_convention", "write_png", "final_data_consistency")
 
     def __init__(self, cfg: DictConfig | dict, trainer: Any = None) -> None:
         super().__init__(cfg, trainer)
