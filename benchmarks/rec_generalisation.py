@@ -53,7 +53,6 @@ ROWS = {
     # undersampling per slice, as an acquisition gives; the shipped row redraws them)
     "varnet_fixedmask": ("rec_demo_varnet", 700, [FIXED_MASKS]),
     "varnet_ssdu": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu=true"]),
-    "varnet_ssdu_lines": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu={lines:true}"]),
     "varnet_ssdu_acs": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu={acs_block:auto}"]),
 }
 
