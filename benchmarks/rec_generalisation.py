@@ -40,6 +40,7 @@ from rec_score import (
 )
 
 NO_AUG = "~model.train_ds.augmentations"
+FIXED_MASKS = "++model.train_ds.use_seed=true"
 # row -> (config, steps, extra overrides): steps ~ 3.5 min of one idle CPU thread each
 ROWS = {
     "varnet": ("rec_demo_varnet", 700, []),
@@ -48,6 +49,11 @@ ROWS = {
     "cirim": ("rec_cirim", 200, []),
     "cirim_noequiv": ("rec_cirim", 200, ["model.phase_equivariant=false"]),
     "unet": ("rec_unet", 1000, []),
+    # SSDU (self-supervised) vs supervised with the same fixed training masks (one
+    # undersampling per slice, as an acquisition gives; the shipped row redraws them)
+    "varnet_fixedmask": ("rec_demo_varnet", 700, [FIXED_MASKS]),
+    "varnet_ssdu": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu=true"]),
+    "varnet_ssdu_acs": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu={acs_block:auto}"]),
 }
 
 

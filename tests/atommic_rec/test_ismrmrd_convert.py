@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from atommic_rec.__main__ import main
-from atommic_rec.data.ismrmrd_convert import noise_whitening_matrix
+from atommic_rec.physics.coil_compression import noise_whitening_matrix
 
 SLICES, COILS, RX, OS, NY = 2, 4, 16, 2, 12  # readout oversampled 2x: 32 encoded samples
 ACS = (4, 5, 6, 7)  # calibration lines around the centre (ky = 6)
@@ -115,10 +115,14 @@ def test_fully_sampled_file_gets_the_rss_target_and_the_dataset_reads_it(tmp_pat
 
 def test_noise_whitening_matrix_whitens_the_noise(raw):
     _, _, _, noise = raw
-    w = noise_whitening_matrix(noise)
-    white = w @ noise
-    np.testing.assert_allclose(white @ white.conj().T / noise.shape[1], 2 * np.eye(COILS),
-                               atol=1e-4)  # the sqrt(2 * dwell ratio) bandwidth factor
+    """The converted noise scan feeds the REC pre-whitening (one implementation)."""
+    import torch
+
+    w = noise_whitening_matrix(torch.from_numpy(np.asarray(noise, dtype=np.complex128)))
+    white = (w @ torch.from_numpy(np.asarray(noise, dtype=np.complex128))).numpy()
+    white = white - white.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(white @ white.conj().T / (noise.shape[1] - 1), np.eye(COILS),
+                               atol=1e-8)
 
 
 def test_non_cartesian_and_bad_files_are_one_line(tmp_path, capsys):

@@ -56,3 +56,26 @@ def test_iterative_loss_weights_intermediate_outputs():
     assert last.item() == pytest.approx(loss(p, t).item(), rel=1e-6)
     uni = iterative_loss(loss, preds, t, weighting="uniform")
     assert uni.item() == pytest.approx(0.5 * (1.0 + loss(p, t).item()), rel=1e-5)
+
+
+def test_nested_logspace_weights_are_atommics_cascade_times_time_step_weights():
+    # ATOMMIC's CIRIM loss: sum_c wc[c] / C * sum_t wt[t] / T * L[c, t], wc/wt = logspace(-1, 0)
+    cascades, steps = 3, 4
+    losses = torch.rand(cascades, steps, generator=torch.Generator().manual_seed(0))
+    wc, wt = torch.logspace(-1, 0, cascades), torch.logspace(-1, 0, steps)
+    atommic = sum(wc[c] / cascades * sum(wt[t] * losses[c, t] for t in range(steps)) / steps
+                  for c in range(cascades))
+    scale = wc.sum() / cascades * wt.sum() / steps  # ATOMMIC's weights are not normalised
+    ours = (intermediate_weights((cascades, steps)) * losses.flatten()).sum()
+    assert ours.item() == pytest.approx((atommic / scale).item(), rel=1e-5)
+    # one level is the flat case; the weight of cascade 0's last step is not the flat one
+    assert torch.allclose(intermediate_weights((5,)), intermediate_weights(5))
+    assert intermediate_weights((2, 3))[2] < intermediate_weights(6)[2]
+
+
+def test_iterative_loss_checks_the_levels_against_the_outputs():
+    t, p = _pair(2)
+    with pytest.raises(ValueError, match="expected 6 predictions for levels \\[2, 3\\]; found 2"):
+        iterative_loss(build_loss("l1"), [t, p], t, levels=(2, 3))
+    with pytest.raises(ValueError, match="level sizes >= 1"):
+        intermediate_weights((2, 0))

@@ -7,6 +7,7 @@ images ``prediction``/``target`` float [B, H, W] and an optional per-slice ``dat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 from atommic_rec.metrics import ssim
 
 __all__ = ["LOSSES", "L1Loss", "MSELoss", "SSIMLoss", "WeightedLoss", "build_loss",
-           "intermediate_weights", "iterative_loss"]
+           "intermediate_weights", "iterative_loss", "normalized_l1_l2_loss"]
 
 
 class L1Loss(nn.Module):
@@ -104,24 +105,40 @@ def build_loss(cfg: Mapping[str, float] | str | None) -> WeightedLoss:
     return WeightedLoss(dict(cfg))
 
 
-def intermediate_weights(n: int, weighting: str = "logspace") -> torch.Tensor:
-    """Weights of ``n`` intermediate outputs, summing to 1.
+def intermediate_weights(levels: int | Sequence[int], weighting: str = "logspace") -> torch.Tensor:
+    """Weights of intermediate outputs, in output order, summing to 1.
+
+    Unrolled and recurrent models give their outputs in nested order, e.g. every time step of
+    every cascade (``levels = (cascades, time_steps)``, time steps varying fastest). With
+    ``logspace`` the weight of an output is the product of one ``logspace(-1, 0, n)`` factor
+    per level, as ATOMMIC weighs CIRIM (cascades x time steps) and CRNN (iterations): later
+    cascades and later time steps weigh more. ATOMMIC divides by the output counts instead of
+    the sum; the relative weights are the same, only the overall scale of the loss differs.
 
     Args:
-        n: Number of outputs (the last is the final reconstruction).
-        weighting: ``last`` (final output only), ``uniform``, or ``logspace`` (ATOMMIC's
-            ``logspace(-1, 0, n)``: later outputs weigh more).
+        levels: Number of outputs (one level), or the size of each level, outermost first.
+        weighting: ``last`` (final output only), ``uniform``, or ``logspace``.
 
     Returns:
-        Float32 weights [n].
+        Float32 weights [prod(levels)].
+
+    Example:
+        >>> [round(w, 3) for w in intermediate_weights((2, 2)).tolist()]  # 0.1*0.1, 0.1*1, ...
+        [0.008, 0.083, 0.083, 0.826]
     """
+    sizes = [int(levels)] if isinstance(levels, int) else [int(n) for n in levels]
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"intermediate loss weighting: expected level sizes >= 1; found {sizes}")
+    n = math.prod(sizes)
     if weighting == "last":
         w = torch.zeros(n)
         w[-1] = 1.0
     elif weighting == "uniform":
         w = torch.ones(n)
     elif weighting == "logspace":
-        w = torch.logspace(-1, 0, steps=n)
+        w = torch.ones(1)
+        for size in sizes:
+            w = torch.outer(w, torch.logspace(-1, 0, steps=size)).flatten()
     else:
         raise ValueError(f"intermediate loss weighting: expected last, uniform or logspace; "
                          f"found {weighting!r}")
@@ -130,7 +147,8 @@ def intermediate_weights(n: int, weighting: str = "logspace") -> torch.Tensor:
 
 def iterative_loss(loss: nn.Module, predictions: Sequence[torch.Tensor], target: torch.Tensor,
                    data_range: torch.Tensor | None = None,
-                   weighting: str = "logspace") -> torch.Tensor:
+                   weighting: str = "logspace",
+                   levels: Sequence[int] | None = None) -> torch.Tensor:
     """Weighted loss over intermediate outputs (e.g. every time step of every cascade).
 
     Args:
@@ -139,10 +157,35 @@ def iterative_loss(loss: nn.Module, predictions: Sequence[torch.Tensor], target:
         target: Float [B, H, W].
         data_range: Optional per-slice data range [B].
         weighting: See :func:`intermediate_weights`.
+        levels: The nesting of ``predictions`` (e.g. ``(cascades, time_steps)``); None: one
+            level of ``len(predictions)``.
 
     Returns:
         The scalar loss.
     """
-    weights = intermediate_weights(len(predictions), weighting).tolist()
+    levels = (len(predictions),) if levels is None else tuple(levels)
+    if math.prod(levels) != len(predictions):
+        raise ValueError(f"iterative_loss: expected {math.prod(levels)} predictions for levels "
+                         f"{list(levels)}; found {len(predictions)}")
+    weights = intermediate_weights(levels, weighting).tolist()
     return sum(w * loss(p, target, data_range)
                for w, p in zip(weights, predictions, strict=True) if w > 0)
+
+
+def normalized_l1_l2_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SSDU's k-space loss ``||y - p||_2 / ||y||_2 + ||y - p||_1 / ||y||_1`` (Yaman et al. 2020).
+
+    Norms are over each item's complex entries (``|.|`` for the 1-norm), averaged over items.
+
+    Args:
+        prediction: Complex k-space on the loss set, ``[B, ...]``.
+        target: The measured k-space on the same set, ``[B, ...]``.
+
+    Returns:
+        The scalar loss.
+    """
+    diff = (prediction - target).flatten(1).abs()
+    ref = target.flatten(1).abs()
+    l2 = diff.square().sum(1).sqrt() / ref.square().sum(1).sqrt().clamp_min(1e-12)
+    l1 = diff.sum(1) / ref.sum(1).clamp_min(1e-12)
+    return (l2 + l1).mean()

@@ -10,6 +10,9 @@ Config keys (all optional except ``data_path``)::
     use_seed: null                  # deterministic masks per file; default: split != train
                                     # (training masks and augmentations: drawn per item
                                     # from (seed, epoch, index))
+    noise_prewhitening: false       # true: whiten with the file's `noise` scan (no-op + one
+                                    # warning line for files without one)
+    coil_compression: null          # e.g. {method: gdcc, num_virtual_coils: 1, calib_lines: 24}
     crop_size: null                 # e.g. [128, 128]
     augmentations: null             # train split only, before the mask, e.g. {global_phase:
                                     # true, flip: 0.5, transpose: 0.5, coil_permutation: true,
@@ -22,6 +25,8 @@ Config keys (all optional except ``data_path``)::
     fft_centered: true
     fft_normalization: ortho
     spatial_dims: [-2, -1]
+    ssdu: null                      # train split: true or {rho: 0.4, selection: uniform,
+                                    # acs_block: [4, 4]}: SSDU split (set by model.ssdu)
     keep_kspace: false
     transforms: null                # a custom list replaces the default chain above
 
@@ -75,7 +80,13 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
     method = cfg.get("coil_combination_method", "sense")
     use_seed = split != "train" if cfg.get("use_seed") is None else bool(cfg["use_seed"])
     keep = bool(cfg.get("keep_kspace", False))
+    ssdu = [{"name": "ssdu_split", **_ssdu_options(cfg["ssdu"]), "seed": cfg.get("seed")}] \
+        if split == "train" and cfg.get("ssdu") else []
     chain: list[dict[str, Any]] = []
+    if cfg.get("noise_prewhitening"):
+        chain.append({"name": "prewhiten"})
+    if cfg.get("coil_compression"):
+        chain.append({"name": "coil_compression", **dict(cfg["coil_compression"])})
     if cfg.get("crop_size") is not None:
         chain.append({"name": "crop", "size": list(cfg["crop_size"])})
     if split == "train" and cfg.get("augmentations"):
@@ -87,12 +98,19 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
          "overwrite": bool(cfg.get("estimate_coil_sensitivities", False)),
          "num_low_frequencies": cfg.get("num_low_frequencies")},
         {"name": "target", "method": method},
+        *ssdu,
         {"name": "initial_image", "method": method},
         {"name": "normalize", "method": cfg.get("normalize", "max") or "none",
-         "keys": ["masked_kspace", "initial_image", "target"] + (["kspace"] if keep else [])},
+         "keys": ["masked_kspace", "initial_image", "target"] + (["kspace"] if keep else [])
+         + (["ssdu_loss_kspace"] if ssdu else [])},
         {"name": "finalize", "keep_kspace": keep},
     ]
     return chain
+
+
+def _ssdu_options(value: Any) -> dict[str, Any]:
+    """``ssdu: true`` (Yaman et al.'s defaults) or a dict of :class:`SSDUSplit` options."""
+    return {} if value is True else dict(value)
 
 
 def inherit_model_keys(cfg: Mapping[str, Any], model_cfg: Mapping[str, Any] | None,

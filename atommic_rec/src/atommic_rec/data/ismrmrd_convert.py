@@ -17,7 +17,8 @@ The mapping (ISMRMRD v1 header and acquisition flags, Inati et al., MRM 2017):
   ``encoding_size`` / ``recon_size`` (x, y, z), ``acquisition``, ``patient_id``.
 * Noise scans (``ACQ_IS_NOISE_MEASUREMENT``) are kept as ``noise`` ``[coils, samples]``
   complex64 with attributes ``noise_dwell_time_us`` and ``dwell_time_us`` for
-  pre-whitening (:func:`noise_whitening_matrix`).
+  pre-whitening (split option ``noise_prewhitening: true``, see
+  :func:`atommic_rec.physics.coil_compression.noise_whitening_matrix`).
 * The XML header is kept verbatim as the ``ismrmrd_header`` dataset.
 * A fully sampled file also gets ``reconstruction_rss`` ``[slices, readout, phase]``
   (root-sum-of-squares of the coil images) and the ``max`` attribute.
@@ -37,7 +38,7 @@ import numpy as np
 
 from atommic_core.errors import AtommicError
 
-__all__ = ["convert_ismrmrd", "noise_whitening_matrix"]
+__all__ = ["convert_ismrmrd"]
 
 INSTALL_HINT = "pip install 'atommic-rec[ismrmrd]'"
 _SKIP_FLAGS = ("ACQ_IS_NAVIGATION_DATA", "ACQ_IS_PHASECORR_DATA", "ACQ_IS_DUMMYSCAN_DATA",
@@ -176,27 +177,6 @@ def _assemble(path: str, enc: dict[str, Any], acquisitions: list[Any]) -> dict[s
             "noise": np.concatenate(noise, axis=-1).astype(np.complex64) if noise else None,
             "noise_dwell": noise_dwell, "dwell": dwell,
             "padding": (ky_min - ky_center + ey // 2, ky_max - ky_center + ey // 2 + 1)}
-
-
-def noise_whitening_matrix(noise: np.ndarray, noise_dwell_time_us: float = 1.0,
-                           dwell_time_us: float = 1.0) -> np.ndarray:
-    """The coil pre-whitening matrix ``W`` from a noise scan (``W @ data`` whitens).
-
-    ``W = chol(Psi)^-1 * sqrt(2 * noise_dwell / dwell)`` with ``Psi`` the noise covariance
-    (Hansen and Kellman, JMRI 2015; the receiver-bandwidth factor as in Gadgetron).
-
-    Args:
-        noise: ``[coils, samples]`` complex noise scan (the ``noise`` dataset).
-        noise_dwell_time_us: Dwell time of the noise scan.
-        dwell_time_us: Dwell time of the imaging readouts.
-
-    Returns:
-        ``[coils, coils]`` complex128.
-    """
-    noise = np.asarray(noise)
-    psi = noise @ noise.conj().T / noise.shape[1]
-    scale = np.sqrt(2.0 * noise_dwell_time_us / dwell_time_us)
-    return np.linalg.inv(np.linalg.cholesky(psi)) * scale
 
 
 def _target(kspace: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 File layout (fastMRI): ``kspace`` ``[slices, coils, H, W]`` complex (or single-coil
 ``[slices, H, W]``); optional ``sensitivity_map`` (same shape), ``mask`` (``[W]``, ``[H, W]``,
 ``[slices, W]`` or ``[slices, H, W]``; a ``[slices, W]`` mask with ``slices == H`` is read as
-``[H, W]`` points unless its attribute ``layout`` says ``slice_lines``), a target
+``[H, W]`` points unless its attribute ``layout`` says ``slice_lines``), ``noise`` (a noise
+scan, complex ``[coils, ...samples]``, for the ``prewhiten`` transform), a target
 (``reconstruction_sense``, ``reconstruction_rss`` or ``target``, ``[slices, H', W']``); attrs
 ``max``, ``norm``, ``acquisition``, ``patient_id``.
 """
@@ -48,6 +49,7 @@ class VolumeInfo:
     mask_layout: str | None  # "lines", "points", "slice_lines", "slice_points" or None
     max_value: float  # NaN when unknown until read
     attrs: dict[str, Any]
+    has_noise: bool = False  # a noise scan (see ``noise_key``)
 
 
 def list_files(root: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
@@ -80,7 +82,8 @@ class SliceDataset(Dataset):
 
     Each item is a dict ``kspace`` (complex64 ``[C, H, W]``, ``C = 1`` for single-coil),
     optional ``sensitivity_maps`` (complex64 ``[C, H, W]``), ``mask`` (float32 ``[1, 1, W]`` or
-    ``[1, H, W]``), ``target`` (float32 ``[H', W']``), plus ``max_value`` (target volume max, NaN
+    ``[1, H, W]``), ``target`` (float32 ``[H', W']``), optional ``noise`` (complex64
+    ``[coils, ...]``, the file's noise scan), plus ``max_value`` (target volume max, NaN
     if unknown), ``fname`` (file base name) and ``slice_idx``, passed through ``transform``.
 
     ``max_value`` is the fastMRI attribute ``max`` for a ``reconstruction_rss`` target, else
@@ -106,6 +109,7 @@ class SliceDataset(Dataset):
         mask_key: Name of the mask dataset.
         target_transform: The part of ``transform`` that makes ``target`` (a private copy:
             crop, mask, maps, target), used only for ``max_value`` of files without a target.
+        noise_key: Name of the noise-scan dataset.
     """
 
     def __init__(self, root: str | os.PathLike | Sequence[str | os.PathLike],
@@ -114,8 +118,8 @@ class SliceDataset(Dataset):
                  seed: int = 0, skip_bad_files: bool = False,
                  target_keys: Sequence[str] = DEFAULT_TARGET_KEYS, kspace_key: str = "kspace",
                  sensitivity_key: str = "sensitivity_map", mask_key: str = "mask",
-                 target_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-                 ) -> None:
+                 target_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 noise_key: str = "noise") -> None:
         if volume_sample_rate is not None and sample_rate != 1.0:
             raise ValueError("SliceDataset: expected sample_rate or volume_sample_rate, not both; "
                              f"found {sample_rate} and {volume_sample_rate}")
@@ -124,7 +128,8 @@ class SliceDataset(Dataset):
             raise ValueError(f"SliceDataset: expected a sample rate in (0, 1]; found {rate}")
         self.transform = transform
         self.target_transform = target_transform
-        self.keys = {"kspace": kspace_key, "maps": sensitivity_key, "mask": mask_key}
+        self.keys = {"kspace": kspace_key, "maps": sensitivity_key, "mask": mask_key,
+                     "noise": noise_key}
         self.target_keys = tuple(target_keys)
         rng = np.random.default_rng(seed)
         self.seed = int(seed)
@@ -204,6 +209,13 @@ class SliceDataset(Dataset):
                 mask_layout = _mask_layout(f[self.keys["mask"]], slices, grid)
             except ValueError as exc:
                 raise bad(f"{self.keys['mask']!r} for k-space {kspace.shape}: {exc}") from None
+        has_noise = self.keys["noise"] in f
+        if has_noise:
+            noise = f[self.keys["noise"]]
+            coils = kspace.shape[1] if kspace.ndim == 4 else 1
+            if noise.dtype.kind != "c" or noise.ndim < 2 or noise.shape[0] != coils:
+                raise bad(f"expected {self.keys['noise']!r} complex [coils={coils}, ...samples]; "
+                          f"found {noise.dtype} {noise.shape}")
         if self._scan_values:
             for name in (key, self.keys["maps"] if has_maps else None, target_key):
                 count = _non_finite_dataset(f[name]) if name is not None else 0
@@ -213,7 +225,7 @@ class SliceDataset(Dataset):
         max_value = float(attrs["max"]) if target_key == "reconstruction_rss" and \
             "max" in attrs else math.nan
         return VolumeInfo(path, slices, kspace.ndim == 4, target_key, has_maps, mask_layout,
-                          max_value, attrs)
+                          max_value, attrs, has_noise=has_noise)
 
     # -- reading -------------------------------------------------------------------------
     def _file(self, index: int) -> h5py.File:
@@ -288,6 +300,8 @@ class SliceDataset(Dataset):
         if info.target_key is not None:
             target = torch.from_numpy(np.asarray(f[info.target_key][slice_idx]))
             sample["target"] = (target.abs() if target.is_complex() else target).float()
+        if info.has_noise:
+            sample["noise"] = _complex(f[self.keys["noise"]][()])
         if info.mask_layout is not None:
             sample["mask"] = _read_mask(f[self.keys["mask"]], info.mask_layout, slice_idx)
         return sample

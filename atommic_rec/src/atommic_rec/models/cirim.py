@@ -34,8 +34,9 @@ class CIRIM(ReconstructionModel):
     steps in the backward pass, so activations of only one time step are stored at a time),
     ``phase_equivariant`` (False: exact equivariance to a global phase of the data, see
     :class:`~atommic_rec.nets.CIRIMNet`).
-    The loss weighs every time step of every cascade
-    (``intermediate_loss_weighting``). ATOMMIC's reference config gives 264,960 parameters.
+    The loss weighs every time step of every cascade (``intermediate_loss_weighting``;
+    ``logspace`` = ATOMMIC's log-spaced weights over cascades times those over time steps).
+    ATOMMIC's reference config gives 264,960 parameters.
     """
 
     fixed_cascades: int | None = None
@@ -61,6 +62,11 @@ class CIRIM(ReconstructionModel):
         estimates = self.net(batch["masked_kspace"], batch["sensitivity_maps"], batch["mask"],
                              batch["initial_image"], self.sigma)
         return [e for cascade in estimates for e in cascade]
+
+    def estimate_levels(self, num_estimates: int) -> tuple[int, ...]:
+        """``(cascades, time_steps)``: ATOMMIC's log-spaced weights over both."""
+        cascades = len(self.net.cascades)
+        return (cascades, num_estimates // cascades)
 
 
 class RIM(CIRIM):

@@ -9,7 +9,7 @@ import torch
 
 from atommic_rec.transforms.compose import register_transform
 
-__all__ = ["SAMPLE_KEYS", "Finalize"]
+__all__ = ["OPTIONAL_KEYS", "SAMPLE_KEYS", "Finalize"]
 
 # key -> (dtype or python type, transform that produces it)
 SAMPLE_KEYS: dict[str, tuple[Any, str]] = {
@@ -25,6 +25,10 @@ SAMPLE_KEYS: dict[str, tuple[Any, str]] = {
     "slice_idx": (int, "the dataset"),
 }
 
+# optional keys kept when a transform made them (SSDU training: see transforms/ssdu.py)
+OPTIONAL_KEYS: dict[str, torch.dtype] = {"ssdu_loss_mask": torch.float32,
+                                         "ssdu_loss_kspace": torch.complex64}
+
 
 class Finalize:
     """Return exactly the REC sample dict (YAML ``{name: finalize}``), with fixed dtypes.
@@ -33,6 +37,7 @@ class Finalize:
     ``[C, H, W]``, ``mask`` float32 broadcastable to ``[C, H, W]``, ``initial_image`` complex64
     ``[H, W]``, ``target`` float32 ``[H, W]``, ``max_value``, ``scale`` and ``acceleration``
     floats, ``fname`` str, ``slice_idx`` int. ``scale`` defaults to 1.0 without ``normalize``.
+    The :data:`OPTIONAL_KEYS` (SSDU's loss mask and k-space) are kept when present.
 
     Args:
         keep_kspace: Also keep the fully sampled ``kspace`` (complex64 ``[C, H, W]``).
@@ -51,6 +56,9 @@ class Finalize:
                 raise ValueError(f"sample of {sample.get('fname')!r}: expected key {key!r}; "
                                  f"found keys {sorted(sample)}; add {producer!r} to transforms")
             out[key] = value.to(kind).contiguous() if isinstance(kind, torch.dtype) else kind(value)
+        for key, kind in OPTIONAL_KEYS.items():
+            if sample.get(key) is not None:
+                out[key] = sample[key].to(kind).contiguous()
         if self.keep_kspace:
             out["kspace"] = sample["kspace"].to(torch.complex64)
         return out
