@@ -129,6 +129,8 @@ class SignalModel:
         amplitude_maps: Indices of maps proportional to the image intensity (they scale with
             the data normalisation).
         phase_maps: Indices of maps that are angles in radians (errors are wrapped).
+        scales: Typical magnitude of each map (brain, 3 T, data normalised to max 1): the
+            networks work on maps divided by these, and losses compare such scaled maps.
         signal_fn: ``(maps [B, 4, H, W], te [B, E, 1, 1] in s) -> complex [B, E, H, W]``.
         jacobian_fn: Same inputs -> ``dS/dmap`` complex ``[B, 4, E, H, W]``.
         from_gre: ``gre`` maps -> this model's maps.
@@ -140,6 +142,7 @@ class SignalModel:
     units: tuple[str, str, str, str]
     amplitude_maps: tuple[int, ...]
     phase_maps: tuple[int, ...]
+    scales: tuple[float, float, float, float]
     signal_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     jacobian_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     from_gre: Callable[[torch.Tensor], torch.Tensor]
@@ -181,12 +184,12 @@ class SignalModel:
 SIGNAL_MODELS: dict[str, SignalModel] = {
     "gre": SignalModel(
         "gre", "S0 exp(-R2* TE) exp(i (phi + 2 pi B0 TE)), TE in s",
-        ("1/s", "a.u.", "Hz", "rad"), (1,), (3,), _gre_signal, _gre_jacobian, _identity,
-        _identity),
+        ("1/s", "a.u.", "Hz", "rad"), (1,), (3,), (50.0, 1.0, 50.0, math.pi),
+        _gre_signal, _gre_jacobian, _identity, _identity),
     "atommic_megre": SignalModel(
         "atommic_megre", "(S0 + i phi) exp(-R2* TE) exp(-i B0 TE), TE in s (ATOMMIC MEGRE)",
-        ("1/s", "a.u.", "rad/s", "a.u."), (1, 3), (), _megre_signal, _megre_jacobian,
-        _gre_to_megre, _megre_to_gre),
+        ("1/s", "a.u.", "rad/s", "a.u."), (1, 3), (), (50.0, 1.0, 300.0, 1.0),
+        _megre_signal, _megre_jacobian, _gre_to_megre, _megre_to_gre),
 }
 
 
