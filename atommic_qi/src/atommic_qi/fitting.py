@@ -135,7 +135,7 @@ def fit_maps(echo_images: torch.Tensor, tes_ms: torch.Tensor | Sequence[float],
                          f"found {echo_images.dtype} of shape {tuple(echo_images.shape)}")
     model = get_signal_model(signal_model)
     real_dtype = echo_images.real.dtype
-    te = echo_times_seconds(tes_ms, echo_images.shape[0]).to(echo_images.device, torch.float64)
+    te = echo_times_seconds(tes_ms, echo_images.shape[0], torch.float64).to(echo_images.device)
     if te.shape[1] != echo_images.shape[1]:
         raise ValueError(f"fit_maps: expected {echo_images.shape[1]} echo times (one per echo);"
                          f" found {te.shape[1]}")

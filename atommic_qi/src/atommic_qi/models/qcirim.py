@@ -24,9 +24,10 @@ class qCIRIM(QuantitativeModel):  # noqa: N801 - ATOMMIC's model name
     ``GRU``), the ATOMMIC layer lists ``conv_filters`` (last = 4 maps), ``conv_kernels``,
     ``conv_dilations``, ``conv_bias``, ``recurrent_filters``, ``recurrent_kernels``,
     ``recurrent_dilations``, ``recurrent_bias``, ``memory_efficient`` (True: recompute time
-    steps and cascades in the backward pass). Every time step of every cascade enters the
-    loss (``intermediate_loss_weighting``). ATOMMIC's AHEAD config (5 x 8, 64 filters) gives
-    302,740 parameters here as in ATOMMIC.
+    steps and cascades in the backward pass), ``zero_init`` (False: zero the last convolution
+    so training starts from the fitted maps; helps short trainings such as the demo). Every
+    time step of every cascade enters the loss (``intermediate_loss_weighting``). ATOMMIC's
+    AHEAD config (5 cascades, 64 filters) gives 302,720 parameters.
     """
 
     fixed_cascades: int | None = None
@@ -41,7 +42,8 @@ class qCIRIM(QuantitativeModel):  # noqa: N801 - ATOMMIC's model name
                              recurrent_layer=str(c.get("recurrent_layer", "IndRNN")),
                              time_steps=int(c.get("time_steps", 8)), checkpointing=efficient,
                              fft_kw=self.fft_kw, signal_model=self.signal_model,
-                             scales=self.map_scales, **lists)
+                             scales=self.map_scales, zero_init=bool(c.get("zero_init", False)),
+                             **lists)
 
     def refine(self, maps: torch.Tensor, batch: dict[str, Any]) -> list[torch.Tensor]:
         """Every time step of every cascade, in order."""

@@ -37,15 +37,20 @@ class QRIMBlock(RIMBlock):
     Args:
         signal_model: ``gre`` or ``atommic_megre`` (see :mod:`atommic_qi.physics.signal`).
         scales: Per-map scales ``s`` (None: the signal model's).
+        zero_init: Zero the last convolution, so that training starts from the fitted maps
+            (every update 0) instead of random updates (ATOMMIC: random).
         **rim_kwargs: :class:`~atommic_rec.nets.RIMBlock` arguments (``recurrent_layer``, the
             layer lists with ``conv_filters[-1] == 4``, ``time_steps``, ``checkpointing``,
             ``fft_kw``).
     """
 
     def __init__(self, signal_model: str | SignalModel = "gre",
-                 scales: Sequence[float] | None = None, **rim_kwargs: Any) -> None:
+                 scales: Sequence[float] | None = None, zero_init: bool = False,
+                 **rim_kwargs: Any) -> None:
         rim_kwargs.setdefault("conv_filters", (64, 64, _MAPS))
         super().__init__(in_chans=2 * _MAPS, out_chans=_MAPS, **rim_kwargs)
+        if zero_init:
+            nn.init.zeros_(self.final.conv.weight)
         self.signal_model = get_signal_model(signal_model)
         scales = self.signal_model.scales if scales is None else scales
         self.register_buffer("scales", torch.tensor([float(s) for s in scales]).view(1, -1, 1, 1),

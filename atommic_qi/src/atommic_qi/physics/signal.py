@@ -34,18 +34,19 @@ MAP_NAMES = ("R2star", "S0", "B0", "phi")
 TWO_PI = 2 * math.pi
 
 
-def echo_times_seconds(tes_ms: torch.Tensor | list[float], batch: int | None = None
-                       ) -> torch.Tensor:
+def echo_times_seconds(tes_ms: torch.Tensor | list[float], batch: int | None = None,
+                       dtype: torch.dtype | None = None) -> torch.Tensor:
     """Echo times in seconds, shaped ``[B, E, 1, 1]`` for broadcasting against ``[B, E, H, W]``.
 
     Args:
         tes_ms: Echo times in ms, ``[E]`` (shared) or ``[B, E]`` (per item).
         batch: Batch size to expand a shared ``[E]`` to (None keeps a batch dim of 1).
+        dtype: Float dtype of the result (None: the input's, float32 for lists).
 
     Returns:
-        Float tensor ``[B or 1, E, 1, 1]`` in seconds (float32 unless given float64).
+        Float tensor ``[B or 1, E, 1, 1]`` in seconds.
     """
-    tes = torch.as_tensor(tes_ms)
+    tes = torch.as_tensor(tes_ms, dtype=dtype)
     if not tes.is_floating_point():
         tes = tes.float()
     if tes.ndim not in (1, 2) or tes.shape[-1] < 1:
@@ -159,7 +160,7 @@ class SignalModel:
             Complex echo images ``[B, E, H, W]`` (complex64 for float32 maps).
         """
         _check_maps(maps)
-        te = echo_times_seconds(tes_ms, maps.shape[0]).to(maps.device, maps.dtype)
+        te = echo_times_seconds(tes_ms, maps.shape[0], maps.dtype).to(maps.device)
         return self.signal_fn(maps, te)
 
     def jacobian(self, maps: torch.Tensor, tes_ms: torch.Tensor | list[float]) -> torch.Tensor:
@@ -173,7 +174,7 @@ class SignalModel:
             Complex ``dS_e / dmap_k`` of shape ``[B, 4, E, H, W]``.
         """
         _check_maps(maps)
-        te = echo_times_seconds(tes_ms, maps.shape[0]).to(maps.device, maps.dtype)
+        te = echo_times_seconds(tes_ms, maps.shape[0], maps.dtype).to(maps.device)
         return self.jacobian_fn(maps, te)
 
     def unit(self, index: int) -> str:
