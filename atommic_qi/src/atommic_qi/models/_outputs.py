@@ -85,8 +85,8 @@ def _colour_bar(canvas: Any, draw: Any, value_range: tuple[float, float], label:
     for frac in (0.0, 0.5, 1.0):
         y = top + round(frac * (height - 1))
         value = value_range[1] - frac * (value_range[1] - value_range[0])
-        draw.line([(left + 10, y), (left + 13, y)], fill="white")
-        draw.text((left + 15, y - 5), f"{value:.3g}", fill="white")
+        draw.line([(left - 4, y), (left - 1, y)], fill="white")  # tick left of the bar
+        draw.text((left + 13, y - 5), f"{value:.3g}", fill="white")
     draw.text((left - 4, 1), label, fill="white")
 
 
