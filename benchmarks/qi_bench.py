@@ -12,12 +12,14 @@ Markdown table and the raw JSON to --out)::
 
 Fairness (shared/bench/atommic_baseline/README.md): the same seeded tensors from
 :func:`make_qi_data` (torch only; the 1D column mask of the baseline's ``step_bench``), the
-same threads, float32 on the CPU, ATOMMIC's ``MEGRE`` signal model and map scaling
-``[150, 150, 1000, 150]`` on both sides, and the same step: zero_grad, the quantitative module
-from the given initial maps, L1 of the final maps (R2*, S0, B0, phi) against the true maps,
-backward, Adam lr 1e-4. ATOMMIC's models run whole (``qCIRIM.forward``/``qVarNet.forward``);
-ours run their networks (``QCIRIMNet``/``QVarNetNet``, what ``refine`` calls), since the map
-fit of our model is not part of ATOMMIC's forward either (it takes precomputed maps).
+same threads, float32 on the CPU, ATOMMIC's ``MEGRE`` signal model on both sides (each side
+scales the maps its own way: ATOMMIC by ``[150, 150, 1000, 150]``, ours by the signal model's
+scales; constants that do not change the cost), and the same step: zero_grad, the
+quantitative module from the given initial maps, L1 of the final maps (R2*, S0, B0, phi)
+against the true maps, backward, Adam lr 1e-4. ATOMMIC's models run whole
+(``qCIRIM.forward``/``qVarNet.forward``); ours run their networks (``QCIRIMNet``/
+``QVarNetNet``, what ``refine`` calls), since the map fit of our model is not part of
+ATOMMIC's forward either (it takes precomputed maps).
 """
 from __future__ import annotations
 
@@ -121,13 +123,13 @@ def _ours(a, d):
         net = QCIRIMNet(a.cascades, checkpoint_cascades=eff and a.cascades > 1,
                         checkpointing=eff, time_steps=a.time_steps, conv_filters=(f, f, 4),
                         recurrent_filters=(f, f, 0), signal_model="atommic_megre",
-                        scales=SCALES, fft_kw=fft_kw)
+                        fft_kw=fft_kw)
     else:
         from atommic_qi.nets import QVarNetNet
 
         cfg = {"num_cascades": a.cascades, "channels": a.chans, "pooling_layers": a.pools}
         net = QVarNetNet(a.cascades, a.chans, a.pools, signal_model="atommic_megre",
-                         scales=SCALES, fft_kw=fft_kw)
+                         fft_kw=fft_kw)
     mask = d["mask"].view(1, 1, 1, 1, -1)
     tes = torch.tensor(d["TEs"])
 
@@ -157,7 +159,7 @@ def _atommic(a, d):
                   {"R2star": 1.0}, {"S0": 1.0}, {"B0": 1.0}, {"phi": 1.0}],
               "complex_valued_type": "stacked", "consecutive_slices": 1}
     if a.model == "qcirim":
-        from atommic.collections.quantitative.nn.qcirim import qCIRIM as cls
+        from atommic.collections.quantitative.nn.qcirim import qCIRIM as cls  # noqa: N813
 
         f = a.filters
         cfg = {"quantitative_module_recurrent_layer": "IndRNN",
@@ -176,7 +178,7 @@ def _atommic(a, d):
                "quantitative_module_keep_prediction": True,
                "quantitative_module_accumulate_predictions": True}
     else:
-        from atommic.collections.quantitative.nn.qvarnet import qVarNet as cls
+        from atommic.collections.quantitative.nn.qvarnet import qVarNet as cls  # noqa: N813
 
         cfg = {"quantitative_module_num_cascades": a.cascades,
                "quantitative_module_channels": a.chans,

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from atommic_qi.fitting import clip_maps, parse_ranges
 from atommic_qi.nets import QCIRIMNet, QRIMBlock, QVarNetNet
 from atommic_qi.physics import get_signal_model, likelihood_gradient, qmri_forward
 from atommic_rec.nets import RIMBlock
@@ -67,7 +68,7 @@ def test_qvarnet_cascade_is_a_scaled_gradient_step_plus_a_unet(problem):
         net.cascades[0].dc_weight.fill_(0.3)
     scales = torch.tensor(get_signal_model("gre").scales).view(1, 4, 1, 1)
     grad = likelihood_gradient(start, TES, y, coils, mask)
-    want = start - 0.3 * grad * scales**2  # u <- u - w s grad; maps = s u
+    want = clip_maps(start - 0.3 * grad * scales**2, parse_ranges(None))  # u - w s grad
     torch.testing.assert_close(net(start, y, coils, mask, TES)[-1], want, rtol=1e-4, atol=1e-4)
     no_dc = QVarNetNet(num_cascades=2, chans=4, num_pools=2, zero_init=True, no_dc=True)
     torch.testing.assert_close(no_dc(start, y, coils, mask, TES)[-1], start)
@@ -81,3 +82,14 @@ def test_nets_run_in_float64_and_with_the_megre_model(problem):
     out = net(megre.from_gre(start.double()), y.to(torch.complex128),
               coils.to(torch.complex128), mask.double(), TES.double())
     assert out[-1][-1].dtype == torch.float64 and torch.isfinite(out[-1][-1]).all()
+
+
+def test_estimates_stay_in_range_whatever_an_untrained_net_outputs(problem):
+    start, y, coils, mask = problem
+    net = QCIRIMNet(1, **SMALL)
+    with torch.no_grad():  # a wild update: R2* would go far below 0 and exp(-R2* t) overflow
+        net.cascades[0].final.conv.weight.fill_(50.0)
+    for step in net(start, y * 1e3, coils, mask, TES)[0]:
+        assert torch.isfinite(step).all()
+        assert step[:, 0].min() >= 0 and step[:, 0].max() <= 500  # R2* in [0, 500] 1/s
+        assert step[:, 3].abs().max() <= torch.pi + 1e-5

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from atommic_qi.physics.signal import MAP_NAMES, SignalModel, echo_times_seconds, get_signal_model
 
-__all__ = ["DEFAULT_RANGES", "clip_maps", "fit_maps", "gaussian_smooth", "parse_ranges"]
+__all__ = ["DEFAULT_RANGES", "clip_maps", "fit_maps", "gaussian_smooth", "parse_ranges",
+           "range_tensors"]
 
 # Physical ranges of the gre maps at 3 T / 7 T (1/s, a.u., Hz, rad); None = unbounded.
 DEFAULT_RANGES: dict[str, tuple[float | None, float | None]] = {
@@ -67,14 +68,15 @@ def parse_ranges(ranges: Mapping[str, Sequence[float | None]] | None,
 
     Args:
         ranges: Bounds per map name in the signal model's units (None = unbounded), or None.
-        signal_model: The model whose units the bounds are in; the ``gre`` defaults apply only
-            to ``gre`` (other models start unbounded).
+        signal_model: The model whose units the bounds are in; the ``gre`` defaults apply to
+            ``gre``; other models keep only the R2* bounds (the same unit in every model).
 
     Returns:
         Bounds for every map in :data:`MAP_NAMES`.
     """
     model = get_signal_model(signal_model)
-    out = dict(DEFAULT_RANGES) if model.name == "gre" else dict.fromkeys(MAP_NAMES, (None, None))
+    out = dict(DEFAULT_RANGES) if model.name == "gre" else \
+        {**dict.fromkeys(MAP_NAMES, (None, None)), "R2star": DEFAULT_RANGES["R2star"]}
     for name, bounds in (ranges or {}).items():
         if name not in MAP_NAMES:
             raise ValueError(f"map_ranges: unknown map {name!r}; expected keys from "
@@ -90,14 +92,31 @@ def parse_ranges(ranges: Mapping[str, Sequence[float | None]] | None,
     return out
 
 
+def range_tensors(ranges: Mapping[str, tuple[float | None, float | None]],
+                  scales: Sequence[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lower and upper bounds ``[1, 4, 1, 1]`` (+-inf where unbounded), divided by ``scales``.
+
+    Args:
+        ranges: ``{map: (low, high)}`` as :func:`parse_ranges` returns.
+        scales: Optional positive per-map scales (bounds of maps divided by them).
+
+    Returns:
+        ``(low, high)`` float32 tensors.
+    """
+    bounds = [ranges.get(name, (None, None)) for name in MAP_NAMES]
+    low = torch.tensor([-math.inf if b[0] is None else b[0] for b in bounds])
+    high = torch.tensor([math.inf if b[1] is None else b[1] for b in bounds])
+    if scales is not None:
+        scale = torch.tensor([float(s) for s in scales])
+        low, high = low / scale, high / scale
+    return low.view(1, -1, 1, 1), high.view(1, -1, 1, 1)
+
+
 def clip_maps(maps: torch.Tensor, ranges: Mapping[str, tuple[float | None, float | None]]
               ) -> torch.Tensor:
     """Clamp each map of ``[B, 4, H, W]`` to its ``(low, high)`` (gradients pass inside)."""
-    out = []
-    for i, name in enumerate(MAP_NAMES):
-        low, high = ranges.get(name, (None, None))
-        out.append(maps[:, i] if low is None and high is None else maps[:, i].clamp(low, high))
-    return torch.stack(out, dim=1)
+    low, high = range_tensors(ranges)
+    return torch.clamp(maps, low.to(maps), high.to(maps))
 
 
 def _weighted_slope(w: torch.Tensor, t: torch.Tensor, y: torch.Tensor

@@ -43,7 +43,7 @@ class qCIRIM(QuantitativeModel):  # noqa: N801 - ATOMMIC's model name
                              time_steps=int(c.get("time_steps", 8)), checkpointing=efficient,
                              fft_kw=self.fft_kw, signal_model=self.signal_model,
                              scales=self.map_scales, zero_init=bool(c.get("zero_init", False)),
-                             **lists)
+                             ranges=self.map_ranges, **lists)
 
     def refine(self, maps: torch.Tensor, batch: dict[str, Any]) -> list[torch.Tensor]:
         """Every time step of every cascade, in order."""

@@ -30,7 +30,7 @@ class qVarNet(QuantitativeModel):  # noqa: N801 - ATOMMIC's model name
                               no_dc=bool(c.get("no_dc", False)),
                               zero_init=bool(c.get("zero_init", False)),
                               signal_model=self.signal_model, scales=self.map_scales,
-                              fft_kw=self.fft_kw)
+                              fft_kw=self.fft_kw, ranges=self.map_ranges)
 
     def refine(self, maps: torch.Tensor, batch: dict[str, Any]) -> list[torch.Tensor]:
         """The maps after every cascade."""

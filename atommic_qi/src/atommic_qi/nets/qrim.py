@@ -8,13 +8,14 @@ lists, cells and activation checkpointing) on real map channels instead of a com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from atommic_qi.fitting import parse_ranges, range_tensors
 from atommic_qi.physics.operators import likelihood_gradient
 from atommic_qi.physics.signal import MAP_NAMES, SignalModel, get_signal_model
 from atommic_rec.nets import RIMBlock
@@ -39,6 +40,10 @@ class QRIMBlock(RIMBlock):
         scales: Per-map scales ``s`` (None: the signal model's).
         zero_init: Zero the last convolution, so that training starts from the fitted maps
             (every update 0) instead of random updates (ATOMMIC: random).
+        ranges: ``{map: (low, high)}`` in physical units (see
+            :func:`~atommic_qi.fitting.parse_ranges`); every estimate is clamped to them, as
+            ATOMMIC clamps R2* at 0 after each step (None: the signal model's defaults). This
+            keeps ``exp(-R2* TE)`` finite whatever an untrained network outputs.
         **rim_kwargs: :class:`~atommic_rec.nets.RIMBlock` arguments (``recurrent_layer``, the
             layer lists with ``conv_filters[-1] == 4``, ``time_steps``, ``checkpointing``,
             ``fft_kw``).
@@ -46,6 +51,7 @@ class QRIMBlock(RIMBlock):
 
     def __init__(self, signal_model: str | SignalModel = "gre",
                  scales: Sequence[float] | None = None, zero_init: bool = False,
+                 ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
                  **rim_kwargs: Any) -> None:
         rim_kwargs.setdefault("conv_filters", (64, 64, _MAPS))
         super().__init__(in_chans=2 * _MAPS, out_chans=_MAPS, **rim_kwargs)
@@ -55,6 +61,10 @@ class QRIMBlock(RIMBlock):
         scales = self.signal_model.scales if scales is None else scales
         self.register_buffer("scales", torch.tensor([float(s) for s in scales]).view(1, -1, 1, 1),
                              persistent=False)
+        low, high = range_tensors(parse_ranges(None, self.signal_model) if ranges is None
+                                  else ranges, scales)
+        self.register_buffer("low", low, persistent=False)
+        self.register_buffer("high", high, persistent=False)
 
     def _step(self, maps: torch.Tensor, masked_kspace: torch.Tensor,
               sensitivity_maps: torch.Tensor, mask: torch.Tensor, sigma: float,
@@ -63,7 +73,9 @@ class QRIMBlock(RIMBlock):
         grad = likelihood_gradient(maps * scales, tes, masked_kspace, sensitivity_maps, mask,
                                    sigma, signal_model=self.signal_model, **self.fft_kw)
         update, new_hidden = self.update(torch.cat([maps, grad * scales], dim=1), hidden)
-        out = (maps + update.to(maps.dtype), *new_hidden)
+        new = torch.clamp(maps + update.to(maps.dtype), self.low.to(maps.dtype),
+                          self.high.to(maps.dtype))
+        out = (new, *new_hidden)
         if self.checkpointing:
             release_cpu_memory(update)
         return out

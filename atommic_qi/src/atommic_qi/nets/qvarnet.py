@@ -9,12 +9,13 @@ same gradient step for the linear model).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from atommic_qi.fitting import parse_ranges, range_tensors
 from atommic_qi.physics.operators import likelihood_gradient
 from atommic_qi.physics.signal import MAP_NAMES, SignalModel, get_signal_model
 from atommic_rec.nets import Unet
@@ -35,12 +36,15 @@ class QVarNetBlock(nn.Module):
         scales: Per-map scales ``s``, a float tensor ``[1, 4, 1, 1]`` shared by the cascades.
         signal_model: ``gre`` or ``atommic_megre``.
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
+        bounds: ``(low, high)`` of the scaled maps, tensors ``[1, 4, 1, 1]`` (None: unbounded);
+            every output is clamped to them.
     """
 
     def __init__(self, chans: int = 18, num_pools: int = 4, no_dc: bool = False,
                  zero_init: bool = False, scales: torch.Tensor | None = None,
                  signal_model: str | SignalModel = "gre",
-                 fft_kw: dict[str, Any] | None = None) -> None:
+                 fft_kw: dict[str, Any] | None = None,
+                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         super().__init__()
         self.unet = Unet(2 * _MAPS, _MAPS, chans=chans, num_pools=num_pools)
         if zero_init:
@@ -53,6 +57,10 @@ class QVarNetBlock(nn.Module):
         self.register_buffer("scales", torch.ones(1, _MAPS, 1, 1) if scales is None
                              else scales.clone(), persistent=False)
         self.fft_kw = dict(fft_kw or {})
+        low, high = bounds if bounds is not None else (torch.full((1, _MAPS, 1, 1), -torch.inf),
+                                                        torch.full((1, _MAPS, 1, 1), torch.inf))
+        self.register_buffer("low", low.clone(), persistent=False)
+        self.register_buffer("high", high.clone(), persistent=False)
 
     def forward(self, maps: torch.Tensor, masked_kspace: torch.Tensor,
                 sensitivity_maps: torch.Tensor, mask: torch.Tensor, tes: torch.Tensor,
@@ -62,7 +70,8 @@ class QVarNetBlock(nn.Module):
         grad = likelihood_gradient(maps * scales, tes, masked_kspace, sensitivity_maps, mask,
                                    sigma, signal_model=self.signal_model, **self.fft_kw) * scales
         out = maps - self.unet(torch.cat([maps, grad], dim=1)).to(maps.dtype)
-        return out if self.no_dc else out - self.dc_weight * grad
+        out = out if self.no_dc else out - self.dc_weight * grad
+        return torch.clamp(out, self.low.to(maps.dtype), self.high.to(maps.dtype))
 
 
 class QVarNetNet(nn.Module):
@@ -77,6 +86,8 @@ class QVarNetNet(nn.Module):
         signal_model: ``gre`` or ``atommic_megre``.
         scales: Per-map scales (None: the signal model's).
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
+        ranges: ``{map: (low, high)}`` in physical units clamping every output (None: the
+            signal model's defaults, see :func:`~atommic_qi.fitting.parse_ranges`).
 
     Example:
         >>> net = QVarNetNet(num_cascades=1, chans=4, num_pools=2)
@@ -90,13 +101,15 @@ class QVarNetNet(nn.Module):
     def __init__(self, num_cascades: int = 8, chans: int = 18, num_pools: int = 4,
                  no_dc: bool = False, zero_init: bool = False,
                  signal_model: str | SignalModel = "gre", scales: Sequence[float] | None = None,
-                 fft_kw: dict[str, Any] | None = None) -> None:
+                 fft_kw: dict[str, Any] | None = None,
+                 ranges: Mapping[str, tuple[float | None, float | None]] | None = None) -> None:
         super().__init__()
         model = get_signal_model(signal_model)
         scales = model.scales if scales is None else scales
         scale = torch.tensor([float(s) for s in scales]).view(1, -1, 1, 1)
+        bounds = range_tensors(parse_ranges(None, model) if ranges is None else ranges, scales)
         self.cascades = nn.ModuleList(
-            QVarNetBlock(chans, num_pools, no_dc, zero_init, scale, model, fft_kw)
+            QVarNetBlock(chans, num_pools, no_dc, zero_init, scale, model, fft_kw, bounds)
             for _ in range(num_cascades))
         self.register_buffer("scales", scale, persistent=False)
 
