@@ -181,3 +181,21 @@ def test_fit_validate_test_predict_outputs(tmp_path, synthetic_data, capsys):
     with torch.no_grad():
         normalised = model.estimate(model._prepare(batch))[0][-1][:, 1]
     torch.testing.assert_close(torch.from_numpy(s0), 2.0 * normalised, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_frozen_reconstruction_module_through_the_cores_freeze_updates(synthetic_data):
+    rec = {"model_name": "CIRIM", "num_cascades": 1, "time_steps": 2,
+           "conv_filters": [4, 4, 2], "recurrent_filters": [4, 4, 0]}
+    model = qCIRIM(_cfg({**RIM, "use_reconstruction_module": True, "reconstruction_module": rec,
+                         "freeze_updates": {"enabled": True,
+                                            "modules": {"reconstruction_module": -1}}}))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = pl.Trainer(max_steps=2, accelerator="cpu", enable_checkpointing=False,
+                         logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(model)
+    after = model.state_dict()
+    frozen = [k for k in before if k.startswith("reconstruction_module.")]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("net."))
