@@ -173,3 +173,15 @@ def test_pretrained_partial_load(cli_plugin, tmp_path, monkeypatch):
                      weights_only=False)["state_dict"]
     assert torch.equal(got["head.weight"], src["head.weight"])
     assert not torch.equal(got["encoder.0.weight"], src["encoder.0.weight"])
+
+
+def test_data_skip_warning_prints_as_one_line():
+    import warnings
+
+    from atommic_core.cli import _short_warnings
+    from atommic_core.errors import DataSkipWarning
+
+    _short_warnings()
+    text = warnings.formatwarning(DataSkipWarning("skipping bad file: a.h5: truncated"),
+                                  DataSkipWarning, "x.py", 1)
+    assert text == "warning: skipping bad file: a.h5: truncated\n"

@@ -50,15 +50,27 @@ def test_volumes_differ_and_seed_reproduces(tmp_path):
     assert np.abs(t0 - t1).mean() > 0.01 * t0.mean()
 
 
-def test_noise_is_added(tmp_path):
-    make_demo_data(tmp_path / "clean", **SMALL, source="phantom")
+def test_noise_is_added_by_default(tmp_path):
+    make_demo_data(tmp_path / "clean", **SMALL, source="phantom", noise=0.0)
+    make_demo_data(tmp_path / "default", **SMALL, source="phantom")
     make_demo_data(tmp_path / "noisy", **SMALL, source="phantom", noise=0.05)
-    clean = _read(tmp_path / "clean/val/demo_val_000.h5")[0]
-    noisy = _read(tmp_path / "noisy/val/demo_val_000.h5")[0]
-    def corner(data):  # background, outside the object
+    def corner(name):  # background, outside the object
+        data = _read(tmp_path / name / "val/demo_val_000.h5")[0]
         return float(ifft2(torch.from_numpy(data["kspace"]))[..., :4, :4].abs().mean())
 
-    assert corner(clean) < 1e-4 < corner(noisy)
+    assert corner("clean") < 1e-4 < corner("default") < corner("noisy")
+
+
+def test_every_volume_has_its_own_global_phase(tmp_path):
+    record = make_demo_data(tmp_path, **{**SMALL, "volumes": (6, 0, 0)}, source="phantom")
+    angles = []
+    for name in record["files"]["train"]:
+        data = _read(tmp_path / name)[0]
+        image = sense_reduce(ifft2(torch.from_numpy(data["kspace"])),
+                             torch.from_numpy(data["sensitivity_map"]))
+        angles.append(float(image.sum().angle()))
+    spread = max(abs(np.angle(np.exp(1j * (a - b)))) for a in angles for b in angles)
+    assert spread > 1.5  # the smooth terms alone stay within ~0.6 rad of zero
 
 
 def test_phantom_fallback_when_nilearn_absent(tmp_path, monkeypatch):

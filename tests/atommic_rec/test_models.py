@@ -192,6 +192,23 @@ def test_compile_option_keeps_weights_keys_and_results():
         assert torch.allclose(compiled.reconstruct(b)[-1], eager.reconstruct(b)[-1], atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["VarNet", "UNet", "CIRIM", "RIM"])
+def test_phase_equivariant_models_rotate_with_the_data(name):
+    torch.manual_seed(0)
+    cls, extra = TINY[name]
+    b = _batch()
+    rot = torch.exp(torch.tensor(1j * 2.0))
+    inputs = (b["masked_kspace"], b["sensitivity_maps"], b["mask"], b["initial_image"])
+    rotated = (b["masked_kspace"] * rot, b["sensitivity_maps"], b["mask"],
+               b["initial_image"] * rot)
+    model = cls(_cfg(extra, phase_equivariant=True)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(*rotated), model(*inputs) * rot, atol=2e-5, rtol=1e-4)
+        plain = cls(_cfg(extra, phase_equivariant=False))  # the same weights: not equivariant
+        plain.load_state_dict(model.state_dict())
+        assert not torch.allclose(plain(*rotated), plain(*inputs) * rot, atol=1e-3)
+
+
 def test_unknown_evaluation_convention_is_a_config_error():
     from atommic_core.errors import ConfigError
 

@@ -11,6 +11,7 @@ from atommic_rec.nets import (
     VarNetNet,
     build_recurrent_cell,
     center_mask,
+    global_phase,
     log_likelihood_gradient,
     soft_data_consistency,
 )
@@ -65,6 +66,38 @@ def test_unet_channels_last_layout_gives_identical_results():
 def test_norm_unet_rejects_real_input():
     with pytest.raises(ValueError, match="complex"):
         NormUnet(4, 2)(torch.zeros(1, 8, 8))
+
+
+def test_global_phase_is_the_unit_phasor_of_the_sum_and_one_for_empty_images():
+    x = _cplx(3, 8, 8)
+    x[2] = 0
+    phasor = global_phase(x)
+    assert phasor.shape == (3, 1, 1) and torch.allclose(phasor.abs(), torch.ones(3, 1, 1))
+    assert torch.allclose(phasor[:2].angle().flatten(), x[:2].sum((-2, -1)).angle())
+    assert phasor[2].item() == 1
+    assert not global_phase(x.requires_grad_()).requires_grad
+
+
+@pytest.mark.parametrize("hw", [(16, 16), (13, 18)])
+def test_phase_equivariant_norm_unet_is_exactly_equivariant(hw):
+    torch.manual_seed(0)
+    x, rot = _cplx(2, *hw), torch.exp(1j * torch.tensor([[[2.1]], [[-0.7]]]))
+    net = NormUnet(chans=4, num_pools=2, phase_equivariant=True)
+    torch.testing.assert_close(net(x * rot), net(x) * rot, atol=2e-5, rtol=1e-4)
+    plain = NormUnet(chans=4, num_pools=2)  # the option is what makes it equivariant
+    plain.load_state_dict(net.state_dict())
+    assert not torch.allclose(plain(x * rot), plain(x) * rot, atol=1e-2)
+
+
+def test_phase_equivariant_varnet_is_equivariant_as_a_whole():
+    torch.manual_seed(0)
+    y, s = _cplx(1, 3, 16, 16), _cplx(1, 3, 16, 16, seed=1)
+    s = s / rss_complex(s, dim=1).unsqueeze(1)
+    mask = (torch.rand(1, 1, 1, 16, generator=torch.Generator().manual_seed(2)) > 0.5).float()
+    rot = torch.exp(torch.tensor(1j * 2.5))
+    net = VarNetNet(2, chans=4, num_pools=2, phase_equivariant=True)
+    torch.testing.assert_close(net(y * mask * rot, s, mask), net(y * mask, s, mask) * rot,
+                               atol=2e-5, rtol=1e-4)
 
 
 def test_soft_dc_only_touches_sampled_locations():

@@ -187,6 +187,22 @@ def test_demo_phantom_and_cli(tmp_path, capsys):
     assert SegmentationDataset(tmp_path / "h" / "train", num_classes=4)[0]["format"] == "hdf5"
 
 
+def test_demo_says_when_it_falls_back_to_the_phantom(tmp_path, capsys, monkeypatch):
+    import atommic_seg.data.demo as demo
+
+    monkeypatch.setattr(demo, "find_icbm152", lambda: None)  # as without nilearn
+    args = ["--splits", "1", "0", "0", "--shape", "12", "12", "4"]
+    assert seg_main(["make-demo-data", str(tmp_path / "auto"), *args]) == 0
+    out, err = capsys.readouterr()
+    assert "wrote phantom demo data" in out
+    assert err == ("note: nilearn is not installed, so this is the NumPy phantom, not brain "
+                   "anatomy; for the ICBM152 anatomy: pip install nibabel && pip install "
+                   "--no-deps nilearn\n")
+    assert seg_main(["make-demo-data", str(tmp_path / "asked"), "--source", "phantom",
+                     *args]) == 0
+    assert capsys.readouterr().err == ""  # asked for the phantom: nothing to say
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(find_icbm152() is None, reason="nilearn (ICBM152 maps) not installed")
 def test_demo_icbm_anatomy_labels(tmp_path):

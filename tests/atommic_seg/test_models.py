@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+import atommic_seg
 from atommic_core.errors import ConfigError
 from atommic_seg.models import MODELS
 from atommic_seg.nets.blocks import AttentionGate
@@ -169,13 +172,21 @@ def test_sliding_window_matches_whole_input_for_a_pointwise_net():
     assert len(calls) == 3 * 3 * 3 and all(c[2:] == (4, 5, 6) for c in calls)
 
 
-@pytest.mark.parametrize("config", ["seg_unet", "seg_unet3d", "seg_attention_unet",
-                                    "seg_dynunet", "seg_vnet", "seg_unetr", "seg_lambda_unet",
-                                    "seg_demo_unet"])
+_CONFIGS = sorted(p.stem for p in (Path(atommic_seg.__file__).parent / "configs").glob("*.yaml"))
+
+
+def test_every_shipped_config_is_tested():
+    assert _CONFIGS == sorted(["seg_unet", "seg_unet3d", "seg_attention_unet", "seg_dynunet",
+                               "seg_vnet", "seg_unetr", "seg_lambda_unet", "seg_demo_unet"])
+
+
+@pytest.mark.parametrize("config", _CONFIGS)
 def test_shipped_configs_compose_and_build(config):
     from atommic_core.cli.config import compose_config, resolve_model_class
 
-    cfg = compose_config(None, config, ["model.data_root=/data"])
+    # restore_path is in every config (null), so test/predict set it without "+"
+    cfg = compose_config(None, config, ["model.data_root=/data", "model.restore_path=x.atommic"])
+    assert cfg.model.restore_path == "x.atommic"
     model = resolve_model_class(cfg)(cfg.model)
     assert model.num_classes == 4 and model.cfg.train_ds.data_path == "/data/train"
     assert len(model.class_names) == 4 and model.cfg.optim.name == "adam"

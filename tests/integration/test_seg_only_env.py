@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +56,57 @@ def test_asking_for_a_rec_model_is_a_clear_unknown_name_error(run_seg, tmp_path)
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: Unknown model 'VarNet'.") and "Available:" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+ROOT = Path(__file__).resolve().parents[2]
+_COMMAND = re.compile(r"^\s*(python -m atommic_(?:core|seg) [^#]*?)\s*(?:#.*)?$")
+
+
+def _documented_seg_commands() -> list[str]:
+    """The ``python -m`` lines of docs/seg.md and of the README's segmentation quick start."""
+    readme = [line for line in (ROOT / "README.md").read_text().splitlines()
+              if "atommic_seg" in line or "seg_demo_unet" in line]
+    found = []
+    for line in [*(ROOT / "docs" / "seg.md").read_text().splitlines(), *readme]:
+        match = _COMMAND.match(line)
+        if match and match.group(1) not in found:
+            found.append(match.group(1))
+    return found
+
+
+#: Appended to the documented commands so they take seconds (same code paths).
+_SMALL = {"make-demo-data": ["--splits", "2", "1", "1", "--shape", "24", "24", "8"],
+          "train": ["model.channels=4", "model.num_pool_layers=2", "trainer.max_epochs=1",
+                    "+trainer.max_steps=2"]}
+
+#: Runs ``python -m MODULE ARGS...`` commands one after the other in one interpreter (one
+#: start-up instead of five); ``PATH.atommic`` is the archive the train command wrote.
+_RUNNER = """
+import glob, json, sys
+from atommic_core.cli import main as core
+from atommic_seg.__main__ import main as seg
+
+for module, *args in json.loads(sys.argv[1]):
+    archives = glob.glob("atommic_experiments/seg_demo_unet/*/checkpoints/*.atommic")
+    args = [a.replace("PATH.atommic", archives[0]) if archives else a for a in args]
+    code = (core if module == "atommic_core" else seg)(args)
+    print("ran", module, args[0], "exit", code, flush=True)
+    if code:
+        sys.exit(code)
+"""
+
+
+def test_the_documented_seg_commands_work(run_seg, tmp_path):
+    commands = [c.split()[2:] for c in _documented_seg_commands()]  # [module, verb, ...]
+    verbs = [c[1] for c in commands]
+    assert verbs == ["list", "make-demo-data", "train", "test", "predict"]
+    runs = [[*c, *_SMALL.get(c[1], [])] for c in commands]
+    proc = run_seg("-c", _RUNNER, json.dumps(runs))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert proc.stdout.count(" exit 0") == len(runs)
+    assert "Traceback" not in proc.stderr and "\nerror: " not in f"\n{proc.stderr}"
+    (archive,) = tmp_path.glob("atommic_experiments/seg_demo_unet/*/checkpoints/"
+                               "seg_demo_unet.atommic")  # where the docs say
+    assert list(archive.parent.parent.glob("**/events.out.tfevents.*"))  # TensorBoard on
+    predictions = list(tmp_path.glob("atommic_experiments/seg_demo_unet/*/predictions/*.nii.gz"))
+    assert len(predictions) == 1  # the one test case

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 __all__ = [
     "AtommicError",
     "ConfigError",
+    "DataSkipWarning",
     "NonFiniteError",
     "PluginError",
     "PluginLoadWarning",
@@ -31,6 +32,10 @@ class NonFiniteError(AtommicError, ValueError):
 
 class PluginError(AtommicError):
     """A plugin failed to load or registered something invalid (e.g. a duplicate name)."""
+
+
+class DataSkipWarning(UserWarning):
+    """A data file or case was skipped (``skip_bad_files: true``); the message says why."""
 
 
 class PluginLoadWarning(RuntimeWarning):

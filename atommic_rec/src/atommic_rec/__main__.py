@@ -11,26 +11,41 @@ def _make_demo_data(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m atommic_rec make-demo-data",
         description="Write a small simulated fastMRI-format multi-coil dataset "
-                    "(train/val/test) from the ICBM152 T1 template (or a phantom).")
+                    "(train/val/test) from the ICBM152 T1 template (or a phantom). "
+                    "--variant heldout writes a test set deliberately unlike the demo data "
+                    "(another subject, contrast, orientation, coil geometry and size) to "
+                    "measure generalisation.")
     parser.add_argument("out", help="output folder")
-    parser.add_argument("--coils", type=int, default=8)
-    parser.add_argument("--size", type=int, default=128, help="image side in pixels")
-    parser.add_argument("--volumes", type=int, nargs=3, default=[4, 2, 2],
-                        metavar=("TRAIN", "VAL", "TEST"))
-    parser.add_argument("--slices", type=int, default=8, help="slices per volume")
-    parser.add_argument("--noise", type=float, default=0.0,
-                        help="k-space noise std relative to the image maximum")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", choices=("demo", "heldout"), default="demo")
+    parser.add_argument("--coils", type=int, help="default: 8 (demo), 12 (heldout)")
+    parser.add_argument("--size", type=int, help="image side in pixels; default 128 / 160")
+    parser.add_argument("--volumes", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                        help="default: 4 2 2 (demo), 0 0 4 (heldout)")
+    parser.add_argument("--slices", type=int, help="slices per volume; default 8")
+    parser.add_argument("--noise", type=float,
+                        help="k-space noise std relative to the image maximum; default 0.01 / "
+                             "0.02")
+    parser.add_argument("--seed", type=int, help="default: 0 (demo), 1000 (heldout)")
     parser.add_argument("--source", choices=("auto", "icbm152", "phantom"), default="auto")
+    parser.add_argument("--contrast", choices=("t1", "t2"),
+                        help="heldout only: t1 (default) or t2 (synthesised from the GM/WM "
+                             "maps: a contrast shift too)")
     args = parser.parse_args(argv)
     from atommic_rec.data.demo_data import make_demo_data
+    from atommic_rec.data.heldout_data import make_heldout_data
 
-    record = make_demo_data(args.out, coils=args.coils, size=args.size, volumes=args.volumes,
-                            slices=args.slices, noise=args.noise, seed=args.seed,
-                            source=args.source)
+    given = {k: v for k, v in vars(args).items()
+             if v is not None and k not in ("out", "variant")}
+    if args.variant == "demo":
+        if "contrast" in given:
+            parser.error("--contrast applies to --variant heldout only")
+        record = make_demo_data(args.out, **given)
+    else:
+        record = make_heldout_data(args.out, **given)
     counts = ", ".join(f"{k}: {len(v)}" for k, v in record["files"].items())
-    print(f"wrote {args.out} ({record['source']}; {counts} volumes of {args.slices} slices, "
-          f"{args.coils} coils, {args.size}x{args.size})")
+    print(f"wrote {args.out} ({args.variant}, {record['source']}; {counts} volumes of "
+          f"{record['slices']} slices, {record['coils']} coils, {record['size']}x"
+          f"{record['size']})")
     return 0
 
 

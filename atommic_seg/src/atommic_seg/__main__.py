@@ -6,7 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["PHANTOM_NOTE", "main"]
+
+#: Printed when ``--source auto`` found no ICBM152 template and wrote the phantom.
+PHANTOM_NOTE = ("nilearn is not installed, so this is the NumPy phantom, not brain anatomy; "
+                "for the ICBM152 anatomy: pip install nibabel && pip install --no-deps nilearn")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     counts = ", ".join(f"{k}: {len(v)}" for k, v in info["splits"].items())
     print(f"wrote {info['source']} demo data ({counts}; classes {info['classes']}) to {args.out}")
+    if args.source == "auto" and info["source"] == "phantom":
+        print(f"note: {PHANTOM_NOTE}", file=sys.stderr)
     return 0
 
 

@@ -62,15 +62,15 @@ def _verbose(args: argparse.Namespace) -> bool:
 
 
 def _short_warnings() -> None:
-    """Show plugin-load warnings as one ``warning: ...`` line instead of file:line + source."""
-    from atommic_core.errors import PluginLoadWarning
+    """Show atommic's own warnings as one ``warning: ...`` line instead of file:line + source."""
+    from atommic_core.errors import DataSkipWarning, PluginLoadWarning
 
     default = warnings.formatwarning
     if getattr(default, "_atommic_short", False):
         return
 
     def formatwarning(message, category, filename, lineno, line=None):  # type: ignore[no-untyped-def]
-        if issubclass(category, PluginLoadWarning):
+        if issubclass(category, (PluginLoadWarning, DataSkipWarning)):
             return f"warning: {message}\n"
         return default(message, category, filename, lineno, line)
 

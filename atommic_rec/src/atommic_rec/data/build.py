@@ -11,6 +11,9 @@ Config keys (all optional except ``data_path``)::
                                     # (training masks: private generator seeded by `seed`
                                     # and the DataLoader worker seed)
     crop_size: null                 # e.g. [128, 128]
+    augmentations: null             # train split only, before the mask, e.g. {global_phase:
+                                    # true, flip: 0.5, transpose: 0.5, coil_permutation: true,
+                                    # scale: [0.5, 2.0]} (see transforms/augment.py)
     coil_combination_method: sense  # sense | rss (initial image and computed target)
     estimate_coil_sensitivities: false   # true: re-estimate even when the file has maps
     sensitivity_method: lowres      # lowres | espirit
@@ -38,7 +41,13 @@ from typing import Any
 
 from atommic_core.errors import ConfigError
 from atommic_rec.data.slice_dataset import SliceDataset
-from atommic_rec.transforms import Compose, Finalize, Target, build_transforms
+from atommic_rec.transforms import (
+    Compose,
+    Finalize,
+    Target,
+    augment_transform_config,
+    build_transforms,
+)
 
 __all__ = ["MODEL_KEYS", "build_rec_dataset", "default_transform_config", "inherit_model_keys"]
 
@@ -69,6 +78,8 @@ def default_transform_config(cfg: Mapping[str, Any], split: str) -> list[dict[st
     chain: list[dict[str, Any]] = []
     if cfg.get("crop_size") is not None:
         chain.append({"name": "crop", "size": list(cfg["crop_size"])})
+    if split == "train" and cfg.get("augmentations"):
+        chain.append(augment_transform_config(cfg["augmentations"], cfg.get("seed")))
     chain += [
         {"name": "mask", "mask_args": cfg.get("mask_args"), "use_seed": use_seed,
          "seed": None if use_seed else cfg.get("seed")},

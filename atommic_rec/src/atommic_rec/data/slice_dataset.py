@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from atommic_core.errors import AtommicError
+from atommic_core.errors import AtommicError, DataSkipWarning
 
 __all__ = ["DataFileError", "SliceDataset", "VolumeInfo", "list_files"]
 
@@ -148,7 +148,7 @@ class SliceDataset(Dataset):
             except DataFileError as exc:
                 if not skip:
                     raise
-                warnings.warn(f"skipping bad file: {exc}", stacklevel=3)
+                warnings.warn(f"skipping bad file: {exc}", DataSkipWarning, stacklevel=3)
         if not volumes:
             raise DataFileError(f"SliceDataset: expected at least one valid .h5 file; found "
                                 f"{len(paths)} file(s), none usable")

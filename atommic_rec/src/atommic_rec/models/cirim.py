@@ -31,7 +31,9 @@ class CIRIM(ReconstructionModel):
     ``conv_bias``, ``recurrent_filters``, ``recurrent_kernels``, ``recurrent_dilations``,
     ``recurrent_bias``, ``sigma`` (1.0, > 0: the likelihood gradient is divided by
     ``sigma^2``), ``memory_efficient`` (True: recompute cascades and time
-    steps in the backward pass, so activations of only one time step are stored at a time).
+    steps in the backward pass, so activations of only one time step are stored at a time),
+    ``phase_equivariant`` (False: exact equivariance to a global phase of the data, see
+    :class:`~atommic_rec.nets.CIRIMNet`).
     The loss weighs every time step of every cascade
     (``intermediate_loss_weighting``). ATOMMIC's reference config gives 264,960 parameters.
     """
@@ -51,6 +53,7 @@ class CIRIM(ReconstructionModel):
         self.net = CIRIMNet(cascades, checkpoint_cascades=efficient and cascades > 1,
                             recurrent_layer=str(c.get("recurrent_layer", "IndRNN")),
                             time_steps=int(c.get("time_steps", 8)), checkpointing=efficient,
+                            phase_equivariant=bool(c.get("phase_equivariant", False)),
                             fft_kw=self.fft_kw, **lists)
 
     def reconstruct(self, batch: dict[str, Any]) -> list[torch.Tensor]:

@@ -22,8 +22,10 @@ class VarNet(ReconstructionModel):
     Config: ``num_cascades`` (8), ``channels`` (18), ``pooling_layers`` (4), ``no_dc``
     (False), ``use_sens_net`` (False: learned coil maps from the auto-calibration lines),
     ``sens_chans`` (8), ``sens_pools`` (4), ``zero_init`` (False: zero each NormUnet's last
-    convolution, which speeds up short trainings such as the demo). ATOMMIC's reference
-    (8, 18, 4) gives 19,634,712 parameters here too.
+    convolution, which speeds up short trainings such as the demo), ``phase_equivariant``
+    (False: exact equivariance to a global phase of the data, see
+    :class:`~atommic_rec.nets.NormUnet`). ATOMMIC's reference (8, 18, 4) gives 19,634,712
+    parameters here too.
     """
 
     def build_networks(self) -> None:
@@ -34,7 +36,8 @@ class VarNet(ReconstructionModel):
             num_pools=int(c.get("pooling_layers", 4)), no_dc=bool(c.get("no_dc", False)),
             use_sens_net=bool(c.get("use_sens_net", False)),
             sens_chans=int(c.get("sens_chans", 8)), sens_pools=int(c.get("sens_pools", 4)),
-            fft_kw=self.fft_kw, zero_init=bool(c.get("zero_init", False)))
+            fft_kw=self.fft_kw, zero_init=bool(c.get("zero_init", False)),
+            phase_equivariant=bool(c.get("phase_equivariant", False)))
 
     def reconstruct(self, batch: dict[str, Any]) -> list[torch.Tensor]:
         """``[x]`` the SENSE-combined image after the last cascade."""

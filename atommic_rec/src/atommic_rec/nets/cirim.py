@@ -15,6 +15,7 @@ from torch.utils.checkpoint import checkpoint
 
 from atommic_rec.nets.consistency import at_least_complex64
 from atommic_rec.nets.rim import RIMBlock
+from atommic_rec.nets.unet import global_phase
 
 __all__ = ["CIRIMNet"]
 
@@ -29,6 +30,10 @@ class CIRIMNet(nn.Module):
         checkpoint_cascades: Recompute each cascade in the backward pass, keeping only its
             inputs and outputs; with ``checkpointing=True`` for the time steps too, the peak
             memory no longer grows with ``time_steps`` (about two extra forwards of compute).
+        phase_equivariant: Remove the global phase of ``initial_image`` (see
+            :func:`~atommic_rec.nets.unet.global_phase`) from the data before the cascades and
+            restore it after: ``net(e^{i phi} y, S, M, e^{i phi} x0) = e^{i phi} net(y, S, M,
+            x0)`` exactly. It needs a complex initial image (SENSE; an RSS one has no phase).
         **rim_kwargs: Arguments of :class:`~atommic_rec.nets.rim.RIMBlock` (layer lists,
             ``time_steps``, ``checkpointing``, ``fft_kw``).
 
@@ -42,12 +47,13 @@ class CIRIMNet(nn.Module):
     """
 
     def __init__(self, num_cascades: int = 5, checkpoint_cascades: bool = False,
-                 **rim_kwargs: Any) -> None:
+                 phase_equivariant: bool = False, **rim_kwargs: Any) -> None:
         super().__init__()
         if num_cascades < 1:
             raise ValueError(f"CIRIMNet: expected num_cascades >= 1, found {num_cascades}")
         self.cascades = nn.ModuleList(RIMBlock(**rim_kwargs) for _ in range(num_cascades))
         self.checkpoint_cascades = checkpoint_cascades
+        self.phase_equivariant = bool(phase_equivariant)
 
     def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
                 mask: torch.Tensor, initial_image: torch.Tensor,
@@ -67,6 +73,10 @@ class CIRIMNet(nn.Module):
         """
         image = at_least_complex64(initial_image)
         masked_kspace = at_least_complex64(masked_kspace)
+        rotation = global_phase(image) if self.phase_equivariant else None
+        if rotation is not None:
+            image = image * rotation.conj()
+            masked_kspace = masked_kspace * rotation.conj().unsqueeze(-3)
         hidden = None
         estimates: list[list[torch.Tensor]] = []
         for cascade in self.cascades:
@@ -78,4 +88,6 @@ class CIRIMNet(nn.Module):
                                         sigma)
             estimates.append(steps)
             image = steps[-1]
+        if rotation is not None:
+            estimates = [[e * rotation for e in steps] for steps in estimates]
         return estimates

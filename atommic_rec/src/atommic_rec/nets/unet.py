@@ -13,7 +13,25 @@ from torch import nn
 
 from atommic_rec.physics import channels_to_complex, complex_to_channels
 
-__all__ = ["ConvBlock", "NormUnet", "Unet"]
+__all__ = ["ConvBlock", "NormUnet", "Unet", "global_phase"]
+
+
+def global_phase(image: torch.Tensor) -> torch.Tensor:
+    """Unit phasor ``e^{i a}`` of the complex sum of each image (detached); 1 where it is ~0.
+
+    Args:
+        image: Complex ``[N, H, W]``.
+
+    Returns:
+        Complex ``[N, 1, 1]`` of modulus 1 (same dtype as ``image``).
+    """
+    image = image.detach()
+    total = image.sum(dim=(-2, -1), keepdim=True)
+    modulus = total.abs()
+    # ~0: the sum cancels to rounding level of the summed magnitudes (or the image is empty)
+    defined = modulus > 1e-6 * image.abs().sum(dim=(-2, -1), keepdim=True)
+    return torch.where(defined, total / modulus.clamp_min(torch.finfo(modulus.dtype).tiny),
+                       torch.ones_like(total))
 
 
 class ConvBlock(nn.Module):
@@ -126,6 +144,13 @@ class NormUnet(nn.Module):
     padded to a multiple of ``2**num_pools`` and the result is un-normalised, as in fastMRI's
     ``NormUnet``.
 
+    With ``phase_equivariant``, the image is first rotated by the conjugate of its global phase
+    ``e^{i a}``, ``a = angle(sum x)`` (detached; 0 when the sum vanishes), and the output is
+    rotated back: ``R(e^{i phi} x) = e^{i phi} R(x)`` exactly, for any weights. MR images have
+    an arbitrary global phase (the physics is invariant to it), so the network never has to
+    learn that invariance from data; with linear data consistency an unrolled model built on it
+    (VarNet) is equivariant as a whole.
+
     Args:
         chans: Channels of the first U-Net level.
         num_pools: Number of pooling levels.
@@ -133,6 +158,7 @@ class NormUnet(nn.Module):
         normalize: Normalise the input (and un-normalise the output).
         zero_init: Start the last 1x1 convolution at zero, so the U-Net first outputs the
             input mean (an unrolled model then starts close to its data-consistency steps).
+        phase_equivariant: Remove the global phase before the U-Net and restore it after.
 
     Example:
         >>> net = NormUnet(chans=4, num_pools=2)
@@ -141,8 +167,10 @@ class NormUnet(nn.Module):
     """
 
     def __init__(self, chans: int = 18, num_pools: int = 4, drop_prob: float = 0.0,
-                 normalize: bool = True, zero_init: bool = False) -> None:
+                 normalize: bool = True, zero_init: bool = False,
+                 phase_equivariant: bool = False) -> None:
         super().__init__()
+        self.phase_equivariant = bool(phase_equivariant)
         self.unet = Unet(2, 2, chans=chans, num_pools=num_pools, drop_prob=drop_prob)
         if zero_init:
             last = self.unet.up_conv[-1][-1]
@@ -155,6 +183,12 @@ class NormUnet(nn.Module):
         """Complex image [N, H, W] complex64 -> complex image [N, H, W] complex64."""
         if not image.is_complex():
             raise ValueError(f"NormUnet: expected a complex image [N, H, W], found {image.dtype}")
+        if self.phase_equivariant:
+            rotation = global_phase(image)
+            return self._run(image * rotation.conj()) * rotation
+        return self._run(image)
+
+    def _run(self, image: torch.Tensor) -> torch.Tensor:
         x = complex_to_channels(image)  # [N, 2, H, W] float
         if self.normalize:
             mean = x.mean(dim=(-2, -1), keepdim=True)

@@ -24,12 +24,15 @@ class VarNetBlock(nn.Module):
         no_dc: Drop the soft data-consistency term.
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
         zero_init: Zero the NormUnet's last convolution (see :class:`NormUnet`).
+        phase_equivariant: Make the NormUnet exactly equivariant to a global phase.
     """
 
     def __init__(self, chans: int = 18, num_pools: int = 4, no_dc: bool = False,
-                 fft_kw: dict[str, Any] | None = None, zero_init: bool = False) -> None:
+                 fft_kw: dict[str, Any] | None = None, zero_init: bool = False,
+                 phase_equivariant: bool = False) -> None:
         super().__init__()
-        self.model = NormUnet(chans, num_pools, zero_init=zero_init)
+        self.model = NormUnet(chans, num_pools, zero_init=zero_init,
+                              phase_equivariant=phase_equivariant)
         self.dc_weight = nn.Parameter(torch.ones(1))
         self.no_dc = no_dc
         self.fft_kw = dict(fft_kw or {})
@@ -60,6 +63,9 @@ class VarNetNet(nn.Module):
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
         zero_init: Zero the last convolution of every cascade's NormUnet (faster start of
             short trainings; the default random init matches fastMRI/ATOMMIC).
+        phase_equivariant: Phase-equivariant NormUnets (see :class:`NormUnet`): with the
+            given maps the whole network then satisfies
+            ``net(e^{i phi} y, S, M) = e^{i phi} net(y, S, M)``.
 
     Example:
         >>> net = VarNetNet(num_cascades=1, chans=4, num_pools=2)
@@ -72,11 +78,12 @@ class VarNetNet(nn.Module):
     def __init__(self, num_cascades: int = 8, chans: int = 18, num_pools: int = 4,
                  no_dc: bool = False, use_sens_net: bool = False, sens_chans: int = 8,
                  sens_pools: int = 4, fft_kw: dict[str, Any] | None = None,
-                 zero_init: bool = False) -> None:
+                 zero_init: bool = False, phase_equivariant: bool = False) -> None:
         super().__init__()
         self.fft_kw = dict(fft_kw or {})
-        self.cascades = nn.ModuleList(VarNetBlock(chans, num_pools, no_dc, self.fft_kw, zero_init)
-                                      for _ in range(num_cascades))
+        self.cascades = nn.ModuleList(
+            VarNetBlock(chans, num_pools, no_dc, self.fft_kw, zero_init, phase_equivariant)
+            for _ in range(num_cascades))
         self.sens_net = (SensitivityNet(sens_chans, sens_pools, fft_kw=self.fft_kw)
                          if use_sens_net else None)
 

@@ -1,9 +1,15 @@
 """Small sample-dict transforms for reconstruction, composed as a plain list from YAML.
 
-Default order: ``crop``/``pad`` -> ``mask`` -> ``sensitivity_maps`` -> ``target`` ->
-``initial_image`` -> ``normalize`` -> ``finalize``.
+Default order: ``crop``/``pad`` -> ``augment`` (training only) -> ``mask`` ->
+``sensitivity_maps`` -> ``target`` -> ``initial_image`` -> ``normalize`` -> ``finalize``.
 """
 
+from atommic_rec.transforms.augment import (
+    AUGMENTATIONS,
+    Augment,
+    augment_transform_config,
+    reflect_frequencies,
+)
 from atommic_rec.transforms.coils import (
     EstimateSensitivityMaps,
     InitialImage,
@@ -22,8 +28,10 @@ from atommic_rec.transforms.normalize import Normalize, normalization_factor
 from atommic_rec.transforms.spatial import Crop, ZeroPad, center_crop_or_pad
 
 __all__ = [
+    "AUGMENTATIONS",
     "SAMPLE_KEYS",
     "TRANSFORMS",
+    "Augment",
     "Compose",
     "Crop",
     "EstimateSensitivityMaps",
@@ -34,9 +42,11 @@ __all__ = [
     "Target",
     "ZeroPad",
     "acceleration_of",
+    "augment_transform_config",
     "build_transforms",
     "center_crop_or_pad",
     "count_center_lines",
     "normalization_factor",
+    "reflect_frequencies",
     "register_transform",
 ]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import get_worker_info
 
 from atommic_rec.masks import MaskFunc, create_mask_func, seed_from_fname
 from atommic_rec.physics import apply_mask
+from atommic_rec.transforms._rng import WorkerGenerator
 from atommic_rec.transforms.compose import register_transform
 
 __all__ = ["Mask", "acceleration_of"]
@@ -58,8 +56,7 @@ class Mask:
         self.use_seed = bool(use_seed)
         self.seed = seed
         self.fft_centered = bool(fft_centered)
-        self._rng: np.random.Generator | None = None
-        self._rng_owner: tuple[int, int | None] | None = None
+        self._rng = WorkerGenerator(seed)
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         """Add ``masked_kspace``, ``mask`` and ``acceleration`` to ``sample``."""
@@ -69,7 +66,7 @@ class Mask:
             if self.use_seed:
                 mask, acceleration = self.mask_func(kspace.shape, seed=self._seed(sample))
             else:
-                mask, acceleration = self.mask_func(kspace.shape, generator=self._generator())
+                mask, acceleration = self.mask_func(kspace.shape, generator=self._rng.get())
             if not self.fft_centered:
                 mask = torch.fft.ifftshift(mask, dim=(-2, -1))
         elif sample.get("mask") is not None:
@@ -86,22 +83,6 @@ class Mask:
     def _seed(self, sample: dict[str, Any]) -> tuple[int, ...]:
         base = seed_from_fname(str(sample.get("fname", "")))
         return base if self.seed is None else (int(self.seed), *base)
-
-    def _generator(self) -> np.random.Generator:
-        info = get_worker_info()
-        owner = (os.getpid(), None if info is None else int(info.seed))
-        if self._rng is None or owner != self._rng_owner:
-            if self.seed is None and info is None:
-                entropy = None
-            else:
-                entropy = [int(self.seed or 0)] + ([] if info is None else [int(info.seed)])
-            self._rng, self._rng_owner = np.random.default_rng(entropy), owner
-        return self._rng
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_rng"] = state["_rng_owner"] = None  # each worker seeds its own generator
-        return state
 
     def __repr__(self) -> str:
         return f"Mask({self.mask_func!r}, use_seed={self.use_seed})"

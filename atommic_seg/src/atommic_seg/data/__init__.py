@@ -2,7 +2,7 @@
 
 from atommic_seg.data.augment import Augmenter
 from atommic_seg.data.dataset import SegmentationDataset
-from atommic_seg.data.readers import CaseRef, VolumeCache, find_cases, read_case
+from atommic_seg.data.readers import CaseRef, SegDataError, VolumeCache, find_cases, read_case
 
-__all__ = ["Augmenter", "CaseRef", "SegmentationDataset", "VolumeCache", "find_cases",
-           "read_case"]
+__all__ = ["Augmenter", "CaseRef", "SegDataError", "SegmentationDataset", "VolumeCache",
+           "find_cases", "read_case"]

@@ -16,7 +16,9 @@ Each item is a dict:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,9 +26,19 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from atommic_core.errors import DataSkipWarning
 from atommic_core.training_data import SharedEpoch, item_rng
 from atommic_seg.data.augment import Augmenter
-from atommic_seg.data.readers import Case, VolumeCache, find_cases, read_case, read_num_slices
+from atommic_seg.data.checks import LabelRule, check_case, check_values
+from atommic_seg.data.readers import (
+    Case,
+    CaseRef,
+    SegDataError,
+    VolumeCache,
+    find_cases,
+    read_case,
+    read_errors,
+)
 
 __all__ = ["NORMALIZATIONS", "SegmentationDataset"]
 
@@ -35,6 +47,12 @@ NORMALIZATIONS = ("max", "zscore", "none")
 
 class SegmentationDataset(Dataset):
     """Image + label pairs as slices or volumes, read once per worker and cached.
+
+    Every case is checked when the dataset is built (see :mod:`atommic_seg.data.checks`):
+    a file that cannot be read to its end, a label whose shape does not match the image, a
+    dtype or value that does not fit, or a NaN/Inf is a ``SegDataError`` naming the file (or
+    a skipped case with ``skip_bad_files``). The same value checks run again when a case is
+    read, so a file changed in between is still found, naming case and slice.
 
     Args:
         data_path: NIfTI root or HDF5 folder/file (see :mod:`atommic_seg.data.readers`).
@@ -56,6 +74,8 @@ class SegmentationDataset(Dataset):
             3D volumes of different shapes share a batch).
         context_slices: ``k`` neighbouring slices on each side as extra input channels of a
             2D item ("2.5D" input); 0 = the slice alone.
+        skip_bad_files: Skip bad cases with a warning instead of raising (an error still if
+            none is left).
     """
 
     def __init__(self, data_path: str | os.PathLike, dimensionality: int = 2,
@@ -64,7 +84,8 @@ class SegmentationDataset(Dataset):
                  data_format: str = "auto", augmentations: Mapping[str, Any] | None = None,
                  seed: int = 0, cache_size: int = 8, require_labels: bool = True,
                  image_key: str | None = None, label_key: str = "segmentation",
-                 crop_size: Sequence[int] | None = None, context_slices: int = 0) -> None:
+                 crop_size: Sequence[int] | None = None, context_slices: int = 0,
+                 skip_bad_files: bool = False) -> None:
         if dimensionality not in (2, 3):
             raise ValueError(f"dimensionality must be 2 or 3, found {dimensionality!r}")
         if label_mode not in ("multiclass", "multilabel"):
@@ -92,13 +113,33 @@ class SegmentationDataset(Dataset):
         if self.crop_size is not None and len(self.crop_size) != dimensionality:
             raise ValueError(f"crop_size needs {dimensionality} sizes for {dimensionality}D "
                              f"items, found {list(self.crop_size)}")
-        self.refs = find_cases(data_path, data_format, require_labels)
+        self.rule = LabelRule(label_mode, self.num_classes, require_labels)
+        self.refs, self.num_slices = self._check_all(find_cases(data_path, data_format),
+                                                     skip_bad_files)
         self.cache = VolumeCache(cache_size)
-        self.num_slices = [read_num_slices(r, image_key) for r in self.refs]
         if dimensionality == 2:
             self.index = [(c, s) for c, n in enumerate(self.num_slices) for s in range(n)]
         else:
             self.index = [(c, -1) for c in range(len(self.refs))]
+
+    def _check_all(self, refs: list[CaseRef], skip: bool) -> tuple[list[CaseRef], list[int]]:
+        """The usable cases and their slice counts; a bad case raises or is skipped."""
+        kept, counts = [], []
+        for ref in refs:
+            try:
+                counts.append(check_case(ref, self.rule, self.image_key, self.label_key))
+            except SegDataError as exc:
+                if not skip:
+                    raise
+                reason = str(exc).split("; hint:")[0]  # the hint is to skip, done here
+                warnings.warn(f"skip_bad_files: skipping {reason}", DataSkipWarning, stacklevel=3)
+                continue
+            kept.append(ref)
+        if not kept:
+            raise SegDataError(f"{Path(refs[0].image_path).parent}: expected at least one valid "
+                               f"case; found {len(refs)}, none usable (skip_bad_files skipped "
+                               "them all; see the warnings)")
+        return kept, counts
 
     @property
     def epoch(self) -> int:
@@ -121,10 +162,17 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def _load(self, ref) -> Case:
-        case = read_case(ref, self.image_key, self.label_key)
+    def _load(self, ref: CaseRef) -> Case:
+        try:
+            case = read_case(ref, self.image_key, self.label_key)
+        except SegDataError:
+            raise
+        except read_errors() as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise SegDataError(f"{ref.image_path}: failed to read the case: {message}") from exc
         if self.require_labels and case.label is None:
-            raise ValueError(f"{ref.image_path}: no labels ({self.label_key!r}) found")
+            raise SegDataError(f"{ref.image_path}: no labels ({self.label_key!r}) found")
+        check_values(case, self.rule)  # NaN/Inf named with its slice, before normalizing
         case.image = self._normalize(case.image)
         return case
 
@@ -134,10 +182,10 @@ class SegmentationDataset(Dataset):
         if self.normalization == "max":
             scale = float(np.abs(image).max())
             return image / scale if scale > 0 else image
-        if self.normalization == "zscore":
+        if self.normalization == "zscore":  # float64 statistics: no float32 overflow
             mag = np.abs(image)
-            std = float(mag.std())
-            return (image - mag.mean()) / std if std > 0 else image - mag.mean()
+            mean, std = float(mag.mean(dtype=np.float64)), float(mag.std(dtype=np.float64))
+            return (image - mean) / std if std > 0 else image - mean
         return image
 
     def _channels(self, image: np.ndarray) -> np.ndarray:
@@ -192,13 +240,14 @@ class SegmentationDataset(Dataset):
             "affine": torch.from_numpy(np.asarray(case.affine, dtype=np.float64)),
         }
         if label is not None:
-            target = self._target(label)
-            if self.label_mode == "multiclass" and int(target.max()) >= self.num_classes:
-                raise ValueError(f"{case.ref.name}: label value {int(target.max())} >= "
-                                 f"num_classes={self.num_classes}; hint: set num_classes")
-            item["target"] = target
+            item["target"] = self._target(label)
         if self.crop_size is not None:
             self._random_crop(item, item_rng(self.seed, self.epoch, i, 1))
+        if not bool(torch.isfinite(item["image"]).all()):  # cheap; finite data can overflow
+            where = f"slice {slice_idx}" if slice_idx >= 0 else "volume"
+            raise SegDataError(f"{case.ref.image_path}: {where}: the image holds NaN/Inf "
+                               f"after normalization ({self.normalization}); hint: rescale "
+                               "the data (values too large for float32?)")
         return item
 
     def _random_crop(self, item: dict[str, Any], rng: np.random.Generator) -> None:

@@ -22,21 +22,50 @@ from pathlib import Path
 
 import numpy as np
 
+from atommic_core.errors import AtommicError
+
 __all__ = [
     "IMAGE_KEYS",
     "Case",
     "CaseRef",
+    "SegDataError",
     "VolumeCache",
     "find_cases",
     "from_nifti_layout",
     "read_case",
-    "read_num_slices",
+    "read_errors",
     "to_nifti_layout",
 ]
 
 IMAGE_KEYS = ("image", "reconstruction", "reconstruction_rss")
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _H5_SUFFIXES = (".h5", ".hdf5")
+_LAYOUT = {"nifti": "images/<case>.nii.gz with labels/<case>.nii.gz",
+           "hdf5": "*.h5 files"}
+
+
+class SegDataError(AtommicError, ValueError):
+    """A segmentation case is unreadable, truncated, inconsistent or holds NaN/Inf.
+
+    The one-line message names the file and what was expected.
+    """
+
+
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What h5py, nibabel and gzip raise for an unreadable, truncated or corrupt file.
+
+    Used as ``except read_errors():`` (evaluated only when something was raised), so
+    nibabel is imported only then.
+    """
+    import zlib
+
+    from nibabel.filebasedimages import ImageFileError
+    from nibabel.spatialimages import HeaderDataError, HeaderTypeError, ImageDataError
+    from nibabel.wrapstruct import WrapStructError
+
+    return (OSError, EOFError, zlib.error, KeyError, ValueError, TypeError, RuntimeError,
+            IndexError, OverflowError, MemoryError, ImageFileError, HeaderDataError,
+            HeaderTypeError, ImageDataError, WrapStructError)
 
 
 @dataclass(frozen=True)
@@ -74,18 +103,16 @@ def _strip(name: str) -> str:
     return name
 
 
-def find_cases(root: str | os.PathLike, fmt: str = "auto",
-               require_labels: bool = True) -> list[CaseRef]:
+def find_cases(root: str | os.PathLike, fmt: str = "auto") -> list[CaseRef]:
     """List the cases under ``root`` (sorted by name).
 
     Args:
         root: A NIfTI root (with ``images/`` and ``labels/``), a folder of HDF5 files, or one
             HDF5 file.
         fmt: ``"nifti"``, ``"hdf5"`` or ``"auto"`` (detected from the folder contents).
-        require_labels: Raise if a NIfTI image has no label file.
 
     Returns:
-        The case references.
+        The case references (a NIfTI case without a label file has ``label_path`` None).
     """
     root = Path(root)
     if not root.exists():
@@ -100,17 +127,14 @@ def find_cases(root: str | os.PathLike, fmt: str = "auto",
     elif fmt == "nifti":
         images = sorted(p for p in (root / "images").iterdir()
                         if p.name.endswith(_NIFTI_SUFFIXES))
-        refs = []
-        for p in images:
-            label = root / "labels" / p.name
-            if require_labels and not label.is_file():
-                raise FileNotFoundError(f"no label for {p}: expected {label}")
-            refs.append(CaseRef(_strip(p.name), str(p), str(label) if label.is_file() else None,
-                                "nifti"))
+        # a missing label file is the case's problem (checked, or skipped, when the dataset
+        # is built), not the folder's
+        refs = [CaseRef(_strip(p.name), str(p), str(label) if label.is_file() else None,
+                        "nifti") for p in images for label in [root / "labels" / p.name]]
     else:
-        raise ValueError(f"format must be nifti, hdf5 or auto, found {fmt!r}")
+        raise SegDataError(f"data_format: expected nifti, hdf5 or auto; found {fmt!r}")
     if not refs:
-        raise FileNotFoundError(f"no {fmt} cases found under {root}")
+        raise SegDataError(f"{root}: expected {fmt} cases ({_LAYOUT[fmt]}); found none")
     return refs
 
 
@@ -140,18 +164,6 @@ def _h5_image_key(h5, image_key: str | None) -> str:
     raise KeyError(f"{h5.filename}: none of {list(keys)} found; keys are {list(h5.keys())}")
 
 
-def read_num_slices(ref: CaseRef, image_key: str | None = None) -> int:
-    """Number of slices of a case, read from the header only."""
-    if ref.fmt == "nifti":
-        import nibabel as nib
-
-        return int(nib.load(ref.image_path).shape[2])
-    import h5py
-
-    with h5py.File(ref.image_path, "r") as f:
-        return int(f[_h5_image_key(f, image_key)].shape[0])
-
-
 def read_case(ref: CaseRef, image_key: str | None = None, label_key: str = "segmentation",
               load_label: bool = True) -> Case:
     """Read a whole case into memory (see the module docstring for the layout)."""
@@ -175,12 +187,12 @@ def read_case(ref: CaseRef, image_key: str | None = None, label_key: str = "segm
             spacing = tuple(float(s) for s in f.attrs.get("spacing", (1.0, 1.0, 1.0)))
         affine = np.diag([spacing[1], spacing[2], spacing[0], 1.0])
     if image.ndim != 3:
-        raise ValueError(f"{ref.image_path}: expected a 3D image [slices, H, W], found shape "
-                         f"{image.shape}")
+        raise SegDataError(f"{ref.image_path}: expected a 3D image [slices, H, W], found "
+                           f"shape {list(image.shape)}")
     image = image.astype(np.complex64 if np.iscomplexobj(image) else np.float32)
     if label is not None and label.shape[0] != image.shape[0]:
-        raise ValueError(f"{ref.label_path}: label has {label.shape[0]} slices, image has "
-                         f"{image.shape[0]}")
+        raise SegDataError(f"{ref.label_path}: label has {label.shape[0]} slices, image has "
+                           f"{image.shape[0]}")
     return Case(ref, image, label, spacing, affine)  # type: ignore[arg-type]
 
 

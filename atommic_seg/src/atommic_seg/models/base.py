@@ -18,6 +18,7 @@ Model config keys (besides the network's own)::
     loss: {dice: {weight: 1.0, include_background: false}, cross_entropy: 1.0}
     train_ds / validation_ds / test_ds / predict_ds:
       data_path: ...             # plus SegmentationDataset arguments and loader keys
+      skip_bad_files: false      # true: skip unreadable/inconsistent/non-finite cases
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ class SegmentationModel(ModelPT):
             seed=int(cfg.get("seed", 0) or 0), cache_size=int(cfg.get("cache_size", 8)),
             require_labels=split != "predict", image_key=cfg.get("image_key"),
             label_key=cfg.get("label_key", "segmentation"),
-            crop_size=cfg.get("crop_size") if split == "train" else None)
+            crop_size=cfg.get("crop_size") if split == "train" else None,
+            skip_bad_files=bool(cfg.get("skip_bad_files", False)))
 
     # -- losses and labels ---------------------------------------------------------------
     def compute_loss(self, logits: torch.Tensor | list[torch.Tensor],
