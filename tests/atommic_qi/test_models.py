@@ -199,3 +199,21 @@ def test_frozen_reconstruction_module_through_the_cores_freeze_updates(synthetic
     frozen = [k for k in before if k.startswith("reconstruction_module.")]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("net."))
+
+
+@pytest.mark.parametrize("name", ["qCIRIM", "qVarNet"])
+def test_bf16_autocast_keeps_the_physics_in_float32(name, items):
+    cls, cfg = TINY[name]
+    model = cls(cfg)
+    batch = _batch(items)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model.training_step(batch, 0)
+        maps = model.estimate(model._prepare(batch))[0][-1]
+    assert torch.isfinite(loss) and maps.dtype == torch.float32
+
+
+def test_float64_model_runs_in_double(items):
+    cls, cfg = TINY["qCIRIM"]
+    model = cls(cfg).double()
+    maps = model.estimate(model._prepare(_batch(items)))[0][-1]
+    assert maps.dtype == torch.float64
