@@ -1,8 +1,9 @@
 """``python -m atommic_qi demo``: demo data -> train a small qCIRIM -> compare with qZeroFilled.
 
 Steps: write the simulated multi-echo demo data (if missing), evaluate qZeroFilled (the fit to
-the zero-filled echoes) on the test split, time a few qCIRIM steps to size the run to
-``--minutes``, train through the real CLI (``python -m atommic_core train --config-name
+the zero-filled echoes) on the test split, train ``--steps`` qCIRIM steps (a fixed number, so
+the same command gives the same numbers; ``--minutes`` instead sizes the run by timing a few
+steps, which is not reproducible) through the real CLI (``python -m atommic_core train --config-name
 qi_demo_cirim``: experiment folder, checkpoints, ``.atommic`` export, test metrics), then
 print per map SSIM and the mean absolute error in physical units inside the brain mask.
 """
@@ -22,12 +23,16 @@ __all__ = ["main"]
 
 CONFIG = "qi_demo_cirim"
 MAPS = ("R2star", "S0", "B0", "phi")
+DEFAULT_STEPS = 160
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m atommic_qi demo", description=__doc__)
     p.add_argument("--out", default="qi_demo", help="folder for data, runs and previews")
-    p.add_argument("--minutes", type=float, default=4.0, help="qCIRIM training budget")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help="qCIRIM training steps (reproducible; about 3-5 min on one busy core)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="size the run to this budget by timing steps instead (not reproducible)")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                    help="torch threads (use 1 on a busy machine)")
     p.add_argument("--coils", type=int, default=4)
@@ -143,13 +148,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[demo] wrote demo data ({record['source']}) to {data}")
     cfg = _config(data, args.overrides)
     zf = _zero_filled(cfg, out / "zero_filled")
-    steps, step_s = _steps_for_budget(cfg, args.minutes)
-    print(f"[demo] qCIRIM step ~{step_s:.2f}s -> training {steps} steps (~{args.minutes} min)")
+    if args.minutes is None:
+        steps, max_time = args.steps, "null"
+        print(f"[demo] training qCIRIM for {steps} steps")
+    else:
+        steps, step_s = _steps_for_budget(cfg, args.minutes)
+        max_time = _hms(args.minutes * 1.3 + 0.5)
+        print(f"[demo] qCIRIM step ~{step_s:.2f}s -> training {steps} steps (~{args.minutes} min)")
     run = out / "experiments" / CONFIG / "demo"
     overrides = [f"model.data_root={data}", f"exp_manager.exp_dir={out / 'experiments'}",
                  "+exp_manager.version=demo", "exp_manager.resume_if_exists=false",
                  f"+trainer.max_steps={steps}", "trainer.max_epochs=1000",
-                 f"trainer.max_time={_hms(args.minutes * 1.3 + 0.5)}", *args.overrides]
+                 f"trainer.max_time={max_time}", *args.overrides]
     if run.exists():
         import shutil
 
@@ -174,5 +184,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     worse = beats_on_every_map(qcirim, zf)
     print("qCIRIM beats qZeroFilled on every map (SSIM and MAE inside the brain mask)."
           if not worse else f"WARNING: qCIRIM did not beat qZeroFilled on {', '.join(worse)}; "
-          "train longer (--minutes).")
+          "train longer (--steps).")
     return 0 if not worse else 1
