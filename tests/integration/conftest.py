@@ -39,6 +39,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SEG_ONLY_DISTRIBUTIONS = ("atommic_core", "atommic_seg")
+QI_ONLY_DISTRIBUTIONS = ("atommic_core", "atommic_rec", "atommic_qi")
 _READY = "atommic-env-ready"
 
 
@@ -66,15 +67,17 @@ def _shared_entries(site: Path) -> list[Path]:
     return sorted(e for e in site.iterdir() if e.name != "__pycache__" and not _is_atommic(e))
 
 
-def _env_key(site: Path, entries: list[Path]) -> str:
+def _env_key(site: Path, entries: list[Path],
+             distributions: tuple[str, ...] = SEG_ONLY_DISTRIBUTIONS) -> str:
     digest = hashlib.sha256(f"{sys.version}\n{site}\n".encode())
     digest.update("\n".join(e.name for e in entries).encode())
-    for dist in SEG_ONLY_DISTRIBUTIONS:
+    for dist in distributions:
         digest.update((ROOT / dist / "pyproject.toml").read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _build(env_dir: Path, site: Path, entries: list[Path]) -> None:
+def _build(env_dir: Path, site: Path, entries: list[Path],
+           distributions: tuple[str, ...] = SEG_ONLY_DISTRIBUTIONS) -> None:
     if env_dir.exists():  # a build that died half-way
         shutil.rmtree(env_dir)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
@@ -89,7 +92,7 @@ def _build(env_dir: Path, site: Path, entries: list[Path]) -> None:
     # `import` lines in a .pth run at start-up; addsitedir also honours the farm's own .pth
     (Path(purelib) / "zz_atommic_shared.pth").write_text(
         f"import site; site.addsitedir({str(farm)!r})\n")
-    editable = [arg for dist in SEG_ONLY_DISTRIBUTIONS for arg in ("-e", str(ROOT / dist))]
+    editable = [arg for dist in distributions for arg in ("-e", str(ROOT / dist))]
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                     "--no-build-isolation", "--disable-pip-version-check", *editable],
                    check=True, cwd=env_dir, env=clean_env(), capture_output=True)
@@ -102,6 +105,21 @@ def subprocess_env() -> dict[str, str]:
     return clean_env()
 
 
+def _only_python(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                 folder: str, distributions: tuple[str, ...]) -> Path:
+    site = Path(sysconfig.get_path("purelib"))  # the main environment's, from sys.prefix
+    entries = _shared_entries(site)
+    cache = getattr(request.config, "cache", None)
+    base = cache.mkdir(folder) if cache else tmp_path_factory.getbasetemp().parent
+    key = _env_key(site, entries, distributions)
+    env_dir = Path(base) / f"venv-{key}"
+    with (Path(base) / f"venv-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one xdist worker builds, the others wait; freed on close
+        if not (env_dir / _READY).is_file():
+            _build(env_dir, site, entries, distributions)
+    return env_dir / "bin" / "python"
+
+
 @pytest.fixture(scope="session")
 def seg_only_python(request: pytest.FixtureRequest,
                     tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -110,14 +128,15 @@ def seg_only_python(request: pytest.FixtureRequest,
     Returns:
         Path of the environment's ``bin/python``.
     """
-    site = Path(sysconfig.get_path("purelib"))  # the main environment's, from sys.prefix
-    entries = _shared_entries(site)
-    cache = getattr(request.config, "cache", None)
-    base = cache.mkdir("seg_only_env") if cache else tmp_path_factory.getbasetemp().parent
-    key = _env_key(site, entries)
-    env_dir = Path(base) / f"venv-{key}"
-    with (Path(base) / f"venv-{key}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one xdist worker builds, the others wait; freed on close
-        if not (env_dir / _READY).is_file():
-            _build(env_dir, site, entries)
-    return env_dir / "bin" / "python"
+    return _only_python(request, tmp_path_factory, "seg_only_env", SEG_ONLY_DISTRIBUTIONS)
+
+
+@pytest.fixture(scope="session")
+def qi_only_python(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like ``seg_only_python`` with only atommic-core + atommic-rec + atommic-qi (no seg).
+
+    Returns:
+        Path of the environment's ``bin/python``.
+    """
+    return _only_python(request, tmp_path_factory, "qi_only_env", QI_ONLY_DISTRIBUTIONS)
