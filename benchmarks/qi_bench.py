@@ -280,6 +280,19 @@ def _baseline_venv():
     return p.stdout.strip().splitlines()[-1]
 
 
+def _round_ratios(results):
+    """Per key, the (min, max) over rounds of ours / ATOMMIC (cmd 1 / cmd 0 of the round)."""
+    runs = {}
+    for r in results:
+        if "round" in r:
+            runs.setdefault(r["round"], {})[r["cmd"]] = r
+    spread = {}
+    for key in ("step_s_median", "infer_s_median", "peak_rss_gb"):
+        ratios = [pair[1][key] / pair[0][key] for pair in runs.values() if len(pair) == 2]
+        spread[key] = (min(ratios), max(ratios))
+    return spread
+
+
 def suite(a):
     """Alternate ATOMMIC and ours for each model, then write a Markdown table."""
     venv = a.venv or _baseline_venv()
@@ -298,19 +311,23 @@ def suite(a):
                              f"'{base_cmd}' '{ours_cmd}'")
         raw[model] = results
         b, o = results[-1]["summary"][0], results[-1]["summary"][1]
-        rows.append((model, b, o))
+        rows.append((model, b, o, _round_ratios(results)))
     lines = [f"Shape [1, 4 echoes, {a.coils} coils, {a.height}, {a.width}], {a.threads} "
              f"thread(s), float32, {a.rounds} alternating rounds, medians of per-run medians.",
+             "Ratios are ours / ATOMMIC (< 1: ours faster or smaller); in brackets the range of "
+             "the per-round ratios (each round: one run of each side, back to back).",
              "", "| model | params ATOMMIC | params ours | train step ATOMMIC (s) | ours (s) "
-             "| ratio | inference ATOMMIC (s) | ours (s) | ratio | peak RSS ATOMMIC (GiB) "
-             "| ours (GiB) | ratio |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for model, b, o in rows:
-        lines.append(
-            f"| {model} | {b['params']:,} | {o['params']:,} | {b['step_s_median']:.4g} "
-            f"| {o['step_s_median']:.4g} | {o['step_s_median'] / b['step_s_median']:.2f} "
-            f"| {b['infer_s_median']:.4g} | {o['infer_s_median']:.4g} "
-            f"| {o['infer_s_median'] / b['infer_s_median']:.2f} | {b['peak_rss_gb']:.2f} "
-            f"| {o['peak_rss_gb']:.2f} | {o['peak_rss_gb'] / b['peak_rss_gb']:.2f} |")
+             "| ratio [range] | inference ATOMMIC (s) | ours (s) | ratio [range] "
+             "| peak RSS ATOMMIC (GiB) | ours (GiB) | ratio [range] |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for model, b, o, spread in rows:
+        cells = [f"{model}", f"{b['params']:,}", f"{o['params']:,}"]
+        for key, fmt in (("step_s_median", ".4g"), ("infer_s_median", ".4g"),
+                         ("peak_rss_gb", ".2f")):
+            lo, hi = spread[key]
+            cells += [f"{b[key]:{fmt}}", f"{o[key]:{fmt}}",
+                      f"{o[key] / b[key]:.2f} [{lo:.2f}-{hi:.2f}]"]
+        lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines)
     (out / f"qi_bench_{tag}.md").write_text(text + "\n")
     (out / f"qi_bench_{tag}.json").write_text(json.dumps(raw, indent=1) + "\n")

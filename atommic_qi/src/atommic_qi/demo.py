@@ -26,6 +26,11 @@ MAPS = ("R2star", "S0", "B0", "phi")
 DEFAULT_STEPS = 160
 
 
+def _default_threads() -> int:
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else min(2, os.cpu_count() or 1)
+
+
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m atommic_qi demo", description=__doc__)
     p.add_argument("--out", default="qi_demo", help="folder for data, runs and previews")
@@ -33,8 +38,9 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
                    help="qCIRIM training steps (reproducible; about 3-5 min on one busy core)")
     p.add_argument("--minutes", type=float, default=None,
                    help="size the run to this budget by timing steps instead (not reproducible)")
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
-                   help="torch threads (use 1 on a busy machine)")
+    p.add_argument("--threads", type=int, default=_default_threads(),
+                   help="torch threads (default: OMP_NUM_THREADS, else up to 2; numbers are "
+                        "reproducible for a given thread count)")
     p.add_argument("--coils", type=int, default=4)
     p.add_argument("--size", type=int, default=96)
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides for the qCIRIM run")
