@@ -35,7 +35,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m atommic_qi demo", description=__doc__)
     p.add_argument("--out", default="qi_demo", help="folder for data, runs and previews")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                   help="qCIRIM training steps (reproducible; about 3-5 min on one busy core)")
+                   help="qCIRIM training steps (a fixed number: reproducible)")
     p.add_argument("--minutes", type=float, default=None,
                    help="size the run to this budget by timing steps instead (not reproducible)")
     p.add_argument("--threads", type=int, default=_default_threads(),
