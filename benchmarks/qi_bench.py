@@ -36,7 +36,7 @@ from pathlib import Path
 BASELINE = Path(os.environ.get("ATOMMIC_BASELINE_DIR", "/work/shared/bench/atommic_baseline"))
 DEFAULTS = {"qcirim": {"cascades": 5, "time_steps": 8, "filters": 64},
             "qvarnet": {"cascades": 8, "chans": 18, "pools": 4}}
-MODELS = ("qcirim", "qcirim+no-memory-efficient", "qvarnet")
+MODELS = ("qvarnet", "qcirim", "qcirim+no-memory-efficient")
 TES = [3.0, 11.5, 20.0, 28.5]
 SCALES = [150.0, 150.0, 1000.0, 150.0]  # ATOMMIC's quantitative_maps_regularization_factors
 
@@ -280,42 +280,25 @@ def _baseline_venv():
     return p.stdout.strip().splitlines()[-1]
 
 
-def _round_ratios(results):
-    """Per key, the (min, max) over rounds of ours / ATOMMIC (cmd 1 / cmd 0 of the round)."""
+def _round_ratios(results, cmd):
+    """Per key, the (min, max) over rounds of ``cmd`` / ATOMMIC (cmd 0) within each round."""
     runs = {}
     for r in results:
         if "round" in r:
             runs.setdefault(r["round"], {})[r["cmd"]] = r
     spread = {}
     for key in ("step_s_median", "infer_s_median", "peak_rss_gb"):
-        ratios = [pair[1][key] / pair[0][key] for pair in runs.values() if len(pair) == 2]
+        ratios = [run[cmd][key] / run[0][key] for run in runs.values() if cmd in run and 0 in run]
         spread[key] = (min(ratios), max(ratios))
     return spread
 
 
-def suite(a):
-    """Alternate ATOMMIC and ours for each model, then write a Markdown table."""
-    venv = a.venv or _baseline_venv()
-    shape = f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads}"
-    here = Path(__file__).resolve()
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tag = f"{a.coils}x{a.height}x{a.width}_t{a.threads}"
-    rows, raw = [], {}
-    for model in a.models.split(","):
-        name, _, flag = model.partition("+")
-        base_cmd = f"{venv}/bin/python {here} --toolkit atommic --model {name} {shape}"
-        ours_cmd = f"{sys.executable} {here} --toolkit ours --model {name} {shape}" + \
-            (f" --{flag}" if flag else "")
-        results = _last_json(f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {a.rounds} "
-                             f"'{base_cmd}' '{ours_cmd}'")
-        raw[model] = results
-        b, o = results[-1]["summary"][0], results[-1]["summary"][1]
-        rows.append((model, b, o, _round_ratios(results)))
+def _table(a, rows):
     lines = [f"Shape [1, 4 echoes, {a.coils} coils, {a.height}, {a.width}], {a.threads} "
-             f"thread(s), float32, {a.rounds} alternating rounds, medians of per-run medians.",
+             f"thread(s), float32, {a.rounds} alternating rounds, medians of per-run medians "
+             f"({a.steps} timed steps after {a.warmup} warm-up per run).",
              "Ratios are ours / ATOMMIC (< 1: ours faster or smaller); in brackets the range of "
-             "the per-round ratios (each round: one run of each side, back to back).",
+             "the per-round ratios (each round runs every command once, back to back).",
              "", "| model | params ATOMMIC | params ours | train step ATOMMIC (s) | ours (s) "
              "| ratio [range] | inference ATOMMIC (s) | ours (s) | ratio [range] "
              "| peak RSS ATOMMIC (GiB) | ours (GiB) | ratio [range] |",
@@ -328,10 +311,47 @@ def suite(a):
             cells += [f"{b[key]:{fmt}}", f"{o[key]:{fmt}}",
                       f"{o[key] / b[key]:.2f} [{lo:.2f}-{hi:.2f}]"]
         lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines)
-    (out / f"qi_bench_{tag}.md").write_text(text + "\n")
-    (out / f"qi_bench_{tag}.json").write_text(json.dumps(raw, indent=1) + "\n")
-    print(text)
+    return "\n".join(lines)
+
+
+def suite(a):
+    """Per model, alternate ATOMMIC and each of our variants in one run; write a Markdown table.
+
+    ``--models qcirim,qcirim+no-memory-efficient`` puts both of our qCIRIM variants in one
+    alternation with ATOMMIC's (A B C, C B A, ...). The table and raw JSON are rewritten after
+    every model, so an interrupted suite keeps what it finished.
+    """
+    venv = a.venv or _baseline_venv()
+    shape = (f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads} "
+             f"--steps {a.steps} --warmup {a.warmup}")
+    here = Path(__file__).resolve()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"{a.coils}x{a.height}x{a.width}_t{a.threads}"
+    groups: dict[str, list[str]] = {}
+    for model in a.models.split(","):
+        groups.setdefault(model.partition("+")[0], []).append(model)
+    rows, raw = [], {}
+    for name, variants in groups.items():
+        cmds = [f"{venv}/bin/python {here} --toolkit atommic --model {name} {shape}"]
+        for model in variants:
+            flag = model.partition("+")[2]
+            cmds.append(f"{sys.executable} {here} --toolkit ours --model {name} {shape}"
+                        + (f" --{flag}" if flag else ""))
+        quoted = " ".join(f"'{c}'" for c in cmds)
+        results = _last_json(f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {a.rounds} "
+                             f"{quoted}")
+        raw[name] = results
+        summary = results[-1]["summary"]
+        for i, model in enumerate(variants, start=1):
+            rows.append((model, summary[0], summary[i], _round_ratios(results, i)))
+        text = _table(a, rows)
+        tmp = out / f".qi_bench_{tag}.tmp"
+        tmp.write_text(text + "\n")
+        tmp.replace(out / f"qi_bench_{tag}.md")
+        tmp.write_text(json.dumps(raw, indent=1) + "\n")
+        tmp.replace(out / f"qi_bench_{tag}.json")
+        print(text, flush=True)
     return 0
 
 
