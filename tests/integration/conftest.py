@@ -39,6 +39,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SEG_ONLY_DISTRIBUTIONS = ("atommic_core", "atommic_seg")
+QI_ONLY_DISTRIBUTIONS = ("atommic_core", "atommic_rec", "atommic_qi")
 _READY = "atommic-env-ready"
 
 
@@ -143,3 +144,14 @@ def without_mtl_python(request: pytest.FixtureRequest,
     """
     return _cached_python(request, tmp_path_factory, "without_mtl_env",
                           ("atommic_core", "atommic_rec", "atommic_seg"))
+
+
+@pytest.fixture(scope="session")
+def qi_only_python(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like ``seg_only_python`` with only atommic-core + atommic-rec + atommic-qi (no seg).
+
+    Returns:
+        Path of the environment's ``bin/python``.
+    """
+    return _cached_python(request, tmp_path_factory, "qi_only_env", QI_ONLY_DISTRIBUTIONS)

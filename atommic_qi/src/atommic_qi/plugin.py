@@ -10,7 +10,11 @@ from atommic_core import hookimpl
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the collection's models (none yet)."""
+    """Register the quantitative models (imported here: torch loads only when needed)."""
+    from atommic_qi.models import qCIRIM, qRIM, qVarNet, qZeroFilled
+
+    for cls in (qZeroFilled, qRIM, qCIRIM, qVarNet):
+        register(cls.__name__, cls)
 
 
 @hookimpl

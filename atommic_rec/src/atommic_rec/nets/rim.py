@@ -40,6 +40,9 @@ class RIMBlock(nn.Module):
             activations (much less memory, about one extra forward of compute); on the CPU
             freed heap pages are also returned to the OS after each step.
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
+        in_chans: Channels of the network input (4: real/imag of the estimate and of the
+            gradient); a subclass estimating other quantities (e.g. parameter maps) sets its own.
+        out_chans: Channels of the update; ``conv_filters[-1]`` must equal it.
     """
 
     def __init__(self, recurrent_layer: str = "IndRNN",
@@ -52,19 +55,21 @@ class RIMBlock(nn.Module):
                  recurrent_dilations: Sequence[int] = (1, 1, 0),
                  recurrent_bias: Sequence[bool] = (True, True, False),
                  time_steps: int = 8, checkpointing: bool = False,
-                 fft_kw: dict[str, Any] | None = None) -> None:
+                 fft_kw: dict[str, Any] | None = None, in_chans: int = 4,
+                 out_chans: int = 2) -> None:
         super().__init__()
         lists = [conv_filters, conv_kernels, conv_dilations, conv_bias, recurrent_filters,
                  recurrent_kernels, recurrent_dilations, recurrent_bias]
         if len({len(v) for v in lists}) != 1:
             raise ValueError("RIMBlock: conv_* and recurrent_* lists must have equal lengths, "
                              f"found lengths {[len(v) for v in lists]}")
-        if conv_filters[-1] != 2 or recurrent_filters[-1] != 0:
-            raise ValueError("RIMBlock: expected conv_filters[-1] == 2 and recurrent_filters[-1] "
-                             f"== 0, found {conv_filters[-1]} and {recurrent_filters[-1]}")
+        if conv_filters[-1] != out_chans or recurrent_filters[-1] != 0:
+            raise ValueError(f"RIMBlock: expected conv_filters[-1] == {out_chans} and "
+                             f"recurrent_filters[-1] == 0, found {conv_filters[-1]} and "
+                             f"{recurrent_filters[-1]}")
         self.convs = nn.ModuleList()
         self.cells = nn.ModuleList()
-        chans = 4  # real/imag of the estimate and of the log-likelihood gradient
+        chans = in_chans
         for i, (cf, ck, cd, cb, rf, rk, rd, rb) in enumerate(zip(*lists, strict=True)):
             last = i == len(conv_filters) - 1
             conv = ConvNonlinear(chans, cf, ck, cd, bool(cb), relu=not last)
@@ -82,16 +87,21 @@ class RIMBlock(nn.Module):
         self.fft_kw = dict(fft_kw or {})
 
     def init_hidden(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """Zero hidden states for an estimate of shape [B, H, W] (float32 [B, F, H, W] each)."""
-        b, h, w = image.shape
+        """Zero hidden states for an estimate [B, H, W] (or [B, K, H, W]): float32 [B, F, H, W]."""
+        b, (h, w) = image.shape[0], image.shape[-2:]
         return [image.real.new_zeros(b, f, h, w) for f in self.hidden_chans if f]
 
-    def _step(self, image: torch.Tensor, masked_kspace: torch.Tensor,
-              sensitivity_maps: torch.Tensor, mask: torch.Tensor, sigma: float,
-              *hidden: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        grad = log_likelihood_gradient(image, masked_kspace, sensitivity_maps, mask, sigma,
-                                       **self.fft_kw)
-        x = torch.cat([complex_to_channels(image), complex_to_channels(grad)], dim=1)
+    def update(self, x: torch.Tensor, hidden: Sequence[torch.Tensor]
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The network ``g``: input channels and hidden states -> update and new hidden states.
+
+        Args:
+            x: Float input [B, in_chans, H, W].
+            hidden: The hidden states of the recurrent cells (see :meth:`init_hidden`).
+
+        Returns:
+            The update, float [B, out_chans, H, W], and the new hidden states.
+        """
         new_hidden, k = [], 0
         for conv, cell in zip(self.convs, self.cells, strict=True):
             x = conv(x)
@@ -99,7 +109,16 @@ class RIMBlock(nn.Module):
                 x = cell(x, hidden[k])
                 new_hidden.append(x)
                 k += 1
-        update = channels_to_complex(self.final(x).float().contiguous())
+        return self.final(x).float().contiguous(), new_hidden
+
+    def _step(self, image: torch.Tensor, masked_kspace: torch.Tensor,
+              sensitivity_maps: torch.Tensor, mask: torch.Tensor, sigma: float,
+              *hidden: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        grad = log_likelihood_gradient(image, masked_kspace, sensitivity_maps, mask, sigma,
+                                       **self.fft_kw)
+        x = torch.cat([complex_to_channels(image), complex_to_channels(grad)], dim=1)
+        update, new_hidden = self.update(x, hidden)
+        update = channels_to_complex(update)
         out = (at_least_complex64(image) + update, *new_hidden)
         if self.checkpointing:
             release_cpu_memory(update)
@@ -108,7 +127,8 @@ class RIMBlock(nn.Module):
     def forward(self, image: torch.Tensor, masked_kspace: torch.Tensor,
                 sensitivity_maps: torch.Tensor, mask: torch.Tensor,
                 hidden: list[torch.Tensor] | None = None,
-                sigma: float = 1.0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+                sigma: float = 1.0, **data: Any
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Run ``time_steps`` updates.
 
         Args:
@@ -118,6 +138,7 @@ class RIMBlock(nn.Module):
             mask: Sampling mask, float, broadcastable to [B, C, H, W].
             hidden: Hidden states from a previous block (None = zeros).
             sigma: Noise level of the likelihood.
+            **data: Extra inputs of a subclass's ``_step`` (e.g. echo times), passed by keyword.
 
         Returns:
             The estimate after every time step (complex64 [B, H, W] each) and the hidden states.
@@ -127,9 +148,10 @@ class RIMBlock(nn.Module):
         for _ in range(self.time_steps):
             if self.checkpointing and torch.is_grad_enabled():
                 out = checkpoint(self._step, image, masked_kspace, sensitivity_maps, mask, sigma,
-                                 *hidden, use_reentrant=False)
+                                 *hidden, use_reentrant=False, **data)
             else:
-                out = self._step(image, masked_kspace, sensitivity_maps, mask, sigma, *hidden)
+                out = self._step(image, masked_kspace, sensitivity_maps, mask, sigma, *hidden,
+                                 **data)
             image, hidden = out[0], list(out[1:])
             estimates.append(image)
         return estimates, hidden
