@@ -86,3 +86,22 @@ def test_kspace_problems_are_still_reported_by_rec(mtl_data, tmp_path):
     dataset = _build(tmp_path, "validation")
     with pytest.raises(DataFileError, match=r"mtl_val_000.h5: slice 2: kspace holds 1 NaN/Inf"):
         dataset[2]
+
+
+def test_training_draws_are_per_item_and_epoch(mtl_data):
+    """Masks and joint augmentations come from (seed, epoch, index), as in REC: an item is the
+    same whatever was drawn before (exact resume) and changes with the epoch."""
+    aug = {"flip": 0.5, "transpose": 0.5, "global_phase": True}
+    first, second = _build(mtl_data / "train", augmentations=aug), \
+        _build(mtl_data / "train", augmentations=aug)
+    for dataset in (first, second):
+        dataset.set_epoch(3)
+    _ = [second[i] for i in (0, 2, 4)]  # other draws first
+    a, b = first[1], second[1]
+    assert torch.equal(a["masked_kspace"], b["masked_kspace"])
+    assert torch.equal(a["segmentation"], b["segmentation"])
+    masks = []
+    for epoch in range(4):
+        first.set_epoch(epoch)
+        masks.append(first[1]["mask"])
+    assert any(not torch.equal(masks[0], m) for m in masks[1:])

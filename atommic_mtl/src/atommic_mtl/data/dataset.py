@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from atommic_core.errors import DataSkipWarning
 from atommic_mtl.data.labels import LabelInfo, LabelReader, inspect_labels
 from atommic_rec.data import DataFileError, SliceDataset
+from atommic_rec.transforms import item_draws
 
 __all__ = ["JointSliceDataset"]
 
@@ -66,6 +67,15 @@ class JointSliceDataset(Dataset):
         return len(self.index)
 
     @property
+    def epoch(self) -> int:
+        """The epoch of the training draws (REC's: masks and augmentations per item)."""
+        return self.slices.epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch of the training draws, in this process and its DataLoader workers."""
+        self.slices.set_epoch(epoch)
+
+    @property
     def example_groups(self) -> list[int]:
         """The volume of each example: under DDP each volume is evaluated whole on one rank."""
         return [self.slices.examples[i][0] for i in self.index]
@@ -86,8 +96,9 @@ class JointSliceDataset(Dataset):
                                     f"{slice_idx}: {exc}") from exc
         if self.transform is None:
             return sample
-        try:
-            return self.transform(sample)
+        try:  # draws (masks, joint augmentations) from (seed, epoch, index): exact resume
+            with item_draws(self.slices.seed, self.slices.epoch, index):
+                return self.transform(sample)
         except ValueError as exc:
             if type(exc) is not ValueError:
                 raise

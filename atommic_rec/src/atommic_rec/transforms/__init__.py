@@ -5,6 +5,7 @@ Default order: ``prewhiten`` -> ``coil_compression`` (both when configured) -> `
 ``initial_image`` -> ``normalize`` -> ``finalize``.
 """
 
+from atommic_rec.transforms._rng import item_draws
 from atommic_rec.transforms.augment import (
     AUGMENTATIONS,
     Augment,
@@ -53,6 +54,7 @@ __all__ = [
     "build_transforms",
     "center_crop_or_pad",
     "count_center_lines",
+    "item_draws",
     "normalization_factor",
     "reflect_frequencies",
     "register_transform",
