@@ -77,9 +77,12 @@ def check_echo_times(tes: Any, echoes: int | None, where: str) -> tuple[float, .
     return values
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EchoVolumeInfo(VolumeInfo):
-    """:class:`~atommic_rec.data.VolumeInfo` plus the echo count, echo times and targets."""
+    """:class:`~atommic_rec.data.VolumeInfo` plus the echo count, echo times and targets.
+
+    Keyword-only: REC's fields may end with defaults.
+    """
 
     echoes: int
     tes: tuple[float, ...]
@@ -173,7 +176,8 @@ class MultiEchoSliceDataset(SliceDataset):
                 if count:
                     raise bad(f"{name!r} holds {count} NaN/Inf value(s)")
         return EchoVolumeInfo(path, slices, multicoil, None, has_maps, mask_layout, math.nan,
-                              attrs, echoes, tes, qmaps_layout, has_anatomy)
+                              attrs, echoes=echoes, tes=tes, qmaps_layout=qmaps_layout,
+                              has_anatomy=has_anatomy)
 
     @staticmethod
     def _check_shape(f: h5py.File, name: str, shape: tuple[int, ...],
