@@ -48,6 +48,8 @@ ROWS = {
     "cirim": ("rec_cirim", 200, []),
     "cirim_noequiv": ("rec_cirim", 200, ["model.phase_equivariant=false"]),
     "unet": ("rec_unet", 1000, []),
+    "cascadenet": ("rec_demo_cascadenet", 700, []),
+    "crnn": ("rec_demo_crnn", 700, []),
 }
 
 
