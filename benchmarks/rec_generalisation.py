@@ -50,6 +50,7 @@ ROWS = {
     "unet": ("rec_unet", 1000, []),
     "cascadenet": ("rec_demo_cascadenet", 700, []),
     "crnn": ("rec_demo_crnn", 700, []),
+    "kikinet": ("rec_demo_kikinet", 700, []),
 }
 
 

@@ -25,6 +25,9 @@ TINY = {
     "CascadeNet": ("rec_demo_cascadenet", {"num_cascades": 2, "hidden_channels": 4,
                                            "n_convs": 3}),
     "CRNNet": ("rec_demo_crnn", {"num_iterations": 2, "hidden_channels": 4, "n_convs": 1}),
+    "KIKINet": ("rec_demo_kikinet", {"num_iter": 2, "kspace_unet_num_filters": 4,
+                                     "imspace_unet_num_filters": 4, "zero_init": True,
+                                     "phase_equivariant": True}),
 }
 
 
@@ -115,6 +118,16 @@ def _zero_last_conv(module):
         torch.nn.init.zeros_(convs[-1].bias)
 
 
+class _Zero(torch.nn.Module):
+    def forward(self, x):
+        return torch.zeros_like(x)
+
+
+def _replace_by_zero(module_list):
+    for i in range(len(module_list)):
+        module_list[i] = _Zero()
+
+
 # model -> (zero its regularisers, DC weight of each step): with zero CNN updates the network
 # is its data-consistency iteration x <- S^H F^-1 (k - w M (k - y)), k = F S x, from S^H F^-1 y
 ZEROED = {
@@ -122,6 +135,9 @@ ZEROED = {
                    lambda net: [float(w) for w in net.dc_weights]),
     "CRNNet": (lambda net: _zero_last_conv(net.convs),
                lambda net: [float(net.dc_weight)] * net.num_iterations),
+    "KIKINet": (lambda net: [_replace_by_zero(nets) for nets in (net.kspace_nets,
+                                                                  net.image_nets)],
+                lambda net: [float(net.dc_weight)] * net.num_iter),
 }
 
 

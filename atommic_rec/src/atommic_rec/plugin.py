@@ -15,9 +15,9 @@ def atommic_register_models(register: Callable) -> None:
 
     for cls in (ZeroFilled, UNet, VarNet, CIRIM, RIM):
         register(cls.__name__, cls)
-    from atommic_rec.models import CascadeNet, CRNNet
+    from atommic_rec.models import CascadeNet, CRNNet, KIKINet
 
-    for cls in (CascadeNet, CRNNet):
+    for cls in (CascadeNet, CRNNet, KIKINet):
         register(cls.__name__, cls)
 
 
