@@ -51,6 +51,8 @@ ROWS = {
     "cascadenet": ("rec_demo_cascadenet", 700, []),
     "crnn": ("rec_demo_crnn", 700, []),
     "kikinet": ("rec_demo_kikinet", 700, []),
+    "lpdnet": ("rec_demo_lpdnet", 700, []),
+    "xpdnet": ("rec_demo_xpdnet", 700, []),
 }
 
 
