@@ -15,6 +15,8 @@ from rec_synthetic import disc_image, smooth_maps
 
 from atommic_core.registry import models
 from atommic_rec.nets.image_dc import image_data_consistency
+from atommic_rec.nets.mwcnn import haar_forward, haar_inverse
+from atommic_rec.nets.primal_dual import PrimalDualNet
 from atommic_rec.physics import forward_operator
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log")
@@ -28,6 +30,10 @@ TINY = {
     "KIKINet": ("rec_demo_kikinet", {"num_iter": 2, "kspace_unet_num_filters": 4,
                                      "imspace_unet_num_filters": 4, "zero_init": True,
                                      "phase_equivariant": True}),
+    "LPDNet": ("rec_demo_lpdnet", {"num_iter": 2, "num_primal": 2, "num_dual": 2,
+                                   "primal_unet_num_filters": 4, "dual_unet_num_filters": 4}),
+    "XPDNet": ("rec_demo_xpdnet", {"num_iter": 2, "num_primal": 2, "mwcnn_hidden_channels": 4,
+                                   "mwcnn_num_scales": 2}),
 }
 
 
@@ -85,19 +91,21 @@ def test_save_restore_gives_identical_outputs(name, tmp_path):
         assert torch.equal(model(**_inputs(_batch())), restored(**_inputs(_batch())))
 
 
+def _fft(a):
+    return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(a, axes=(-2, -1)), norm="ortho"),
+                           axes=(-2, -1))
+
+
+def _ifft(a):
+    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(a, axes=(-2, -1)), norm="ortho"),
+                           axes=(-2, -1))
+
+
 def _numpy_dc(x, y, maps, mask, w):
     """``S^H F^-1 (k - w M (k - y))``, ``k = F S x``, in NumPy (centered ortho FFT)."""
-    def fft(a):
-        return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(a, axes=(-2, -1)), norm="ortho"),
-                               axes=(-2, -1))
-
-    def ifft(a):
-        return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(a, axes=(-2, -1)), norm="ortho"),
-                               axes=(-2, -1))
-
-    k = fft(maps * x[:, None])
+    k = _fft(maps * x[:, None])
     k = k - w * mask * (k - y)
-    return (np.conj(maps) * ifft(k)).sum(1)
+    return (np.conj(maps) * _ifft(k)).sum(1)
 
 
 def test_image_data_consistency_matches_its_equation():
@@ -151,11 +159,58 @@ def test_zeroed_regulariser_leaves_the_docstring_dc_iteration(name):
         zero(model.net)
         out = model(**_inputs(_batch())).numpy()
     b = {k: v.numpy() for k, v in _batch().items() if isinstance(v, torch.Tensor)}
-    x = (np.conj(b["sensitivity_maps"]) * np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(
-        b["masked_kspace"], axes=(-2, -1)), norm="ortho"), axes=(-2, -1))).sum(1)
+    x = (np.conj(b["sensitivity_maps"]) * _ifft(b["masked_kspace"])).sum(1)
     for w in weights(model.net):
         x = _numpy_dc(x, b["masked_kspace"], b["sensitivity_maps"], b["mask"], w)
     np.testing.assert_allclose(out, x, atol=1e-4)
+
+
+class _Combine(torch.nn.Module):
+    """``scale * (x[:, a] - x[:, b])`` (``b`` None: ``scale * x[:, a]``), repeated ``n`` times."""
+
+    def __init__(self, a, b, scale, n):
+        super().__init__()
+        self.a, self.b, self.scale, self.n = a, b, scale, n
+
+    def forward(self, x):
+        out = x[:, self.a] - (x[:, self.b] if self.b is not None else 0)
+        return torch.stack([self.scale * out] * self.n, dim=1)
+
+
+@pytest.mark.parametrize("primal_only", [False, True])
+def test_primal_dual_iterations_follow_the_docstring_equations(primal_only):
+    """LPD: h += A f[1] - y, f -= A^H h[0] / 2; XPD primal only: h = A f[0] - y, f -= A^H h / 2."""
+    p = 2
+    dual = None if primal_only else [_Combine(2, 3, 1.0, 2)]  # inputs [h0, h1, A f[1], y]
+    net = PrimalDualNet([_Combine(p, None, -0.5, p)], dual, num_iter=3, num_primal=p,
+                        num_dual=1 if primal_only else 2, cross_all=primal_only)
+    b = {k: v.numpy() for k, v in _batch().items() if isinstance(v, torch.Tensor)}
+    y, maps, mask = b["masked_kspace"], b["sensitivity_maps"], b["mask"]
+
+    def a_op(x):
+        return mask * _fft(maps * x[:, None])
+
+    def a_adj(k):
+        return (np.conj(maps) * _ifft(mask * k)).sum(1)
+
+    f = [a_adj(y)] * p
+    h = [np.zeros_like(y)] * 2
+    for _ in range(3):
+        h = [a_op(f[0]) - y] if primal_only else [hi + a_op(f[1]) - y for hi in h]
+        f = [fi - 0.5 * a_adj(h[0]) for fi in f]
+    out = net(*(torch.from_numpy(b[k]) for k in ("masked_kspace", "sensitivity_maps", "mask")))
+    np.testing.assert_allclose(out.numpy(), f[0], atol=1e-4)
+
+
+def test_haar_transform_is_orthonormal_and_inverted():
+    x = torch.randn(2, 3, 6, 8, generator=torch.Generator().manual_seed(0))
+    bands = haar_forward(x)
+    assert bands.shape == (2, 12, 3, 4)
+    assert torch.allclose(bands.norm(), x.norm()) and torch.allclose(haar_inverse(bands), x,
+                                                                      atol=1e-6)
+    # the LL band of channel 0 is the 2x2 block sum / 2
+    assert torch.allclose(bands[:, 0], x[:, 0].unfold(1, 2, 2).unfold(2, 2, 2).sum((-2, -1)) / 2,
+                          atol=1e-6)
 
 
 @pytest.fixture(scope="module")
