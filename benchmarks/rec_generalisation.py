@@ -53,6 +53,7 @@ ROWS = {
     "kikinet": ("rec_demo_kikinet", 700, []),
     "lpdnet": ("rec_demo_lpdnet", 700, []),
     "xpdnet": ("rec_demo_xpdnet", 700, []),
+    "multidomainnet": ("rec_demo_multidomainnet", 700, []),
 }
 
 

@@ -15,9 +15,9 @@ def atommic_register_models(register: Callable) -> None:
 
     for cls in (ZeroFilled, UNet, VarNet, CIRIM, RIM):
         register(cls.__name__, cls)
-    from atommic_rec.models import CascadeNet, CRNNet, KIKINet, LPDNet, XPDNet
+    from atommic_rec.models import CascadeNet, CRNNet, KIKINet, LPDNet, MultiDomainNet, XPDNet
 
-    for cls in (CascadeNet, CRNNet, KIKINet, LPDNet, XPDNet):
+    for cls in (CascadeNet, CRNNet, KIKINet, LPDNet, MultiDomainNet, XPDNet):
         register(cls.__name__, cls)
 
 

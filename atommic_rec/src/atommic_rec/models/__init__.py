@@ -6,10 +6,11 @@ from atommic_rec.models.cirim import CIRIM, RIM
 from atommic_rec.models.crnn import CRNNet
 from atommic_rec.models.kikinet import KIKINet
 from atommic_rec.models.lpdnet import LPDNet
+from atommic_rec.models.multidomainnet import MultiDomainNet
 from atommic_rec.models.unet import UNet
 from atommic_rec.models.varnet import VarNet
 from atommic_rec.models.xpdnet import XPDNet
 from atommic_rec.models.zero_filled import ZeroFilled
 
 __all__ = ["CIRIM", "RIM", "ReconstructionModel", "UNet", "VarNet", "ZeroFilled"]
-__all__ += ["CRNNet", "CascadeNet", "KIKINet", "LPDNet", "XPDNet"]
+__all__ += ["CRNNet", "CascadeNet", "KIKINet", "LPDNet", "MultiDomainNet", "XPDNet"]
