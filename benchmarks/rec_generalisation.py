@@ -54,6 +54,12 @@ ROWS = {
     "varnet_fixedmask": ("rec_demo_varnet", 700, [FIXED_MASKS]),
     "varnet_ssdu": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu=true"]),
     "varnet_ssdu_acs": ("rec_demo_varnet", 700, [FIXED_MASKS, "++model.ssdu={acs_block:auto}"]),
+    "cascadenet": ("rec_demo_cascadenet", 700, []),
+    "crnn": ("rec_demo_crnn", 700, []),
+    "kikinet": ("rec_demo_kikinet", 700, []),
+    "lpdnet": ("rec_demo_lpdnet", 700, []),
+    "xpdnet": ("rec_demo_xpdnet", 700, []),
+    "multidomainnet": ("rec_demo_multidomainnet", 700, []),
 }
 
 

@@ -16,6 +16,12 @@ def atommic_register_models(register: Callable) -> None:
     register("VarNet", "atommic_rec.models:VarNet")
     register("CIRIM", "atommic_rec.models:CIRIM")
     register("RIM", "atommic_rec.models:RIM")
+    register("CascadeNet", "atommic_rec.models:CascadeNet")
+    register("CRNNet", "atommic_rec.models:CRNNet")
+    register("KIKINet", "atommic_rec.models:KIKINet")
+    register("LPDNet", "atommic_rec.models:LPDNet")
+    register("MultiDomainNet", "atommic_rec.models:MultiDomainNet")
+    register("XPDNet", "atommic_rec.models:XPDNet")
 
 
 @hookimpl

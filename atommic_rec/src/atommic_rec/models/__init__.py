@@ -1,9 +1,16 @@
 """Reconstruction models (``ModelPT`` subclasses), registered through ``atommic_rec.plugin``."""
 
 from atommic_rec.models.base import ReconstructionModel
+from atommic_rec.models.cascadenet import CascadeNet
 from atommic_rec.models.cirim import CIRIM, RIM
+from atommic_rec.models.crnn import CRNNet
+from atommic_rec.models.kikinet import KIKINet
+from atommic_rec.models.lpdnet import LPDNet
+from atommic_rec.models.multidomainnet import MultiDomainNet
 from atommic_rec.models.unet import UNet
 from atommic_rec.models.varnet import VarNet
+from atommic_rec.models.xpdnet import XPDNet
 from atommic_rec.models.zero_filled import ZeroFilled
 
 __all__ = ["CIRIM", "RIM", "ReconstructionModel", "UNet", "VarNet", "ZeroFilled"]
+__all__ += ["CRNNet", "CascadeNet", "KIKINet", "LPDNet", "MultiDomainNet", "XPDNet"]

@@ -7,6 +7,8 @@ transpose-convolution up, a final 1x1 convolution.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,6 +16,10 @@ from torch import nn
 from atommic_rec.physics import channels_to_complex, complex_to_channels
 
 __all__ = ["ConvBlock", "NormUnet", "Unet", "global_phase"]
+
+# ``conv_layer(in_chans, out_chans, kernel_size, **kwargs)``, a drop-in for ``nn.Conv2d`` (e.g.
+# the multi-domain convolutions of MultiDomainNet); the same for the transposed convolutions.
+ConvLayer = Callable[..., nn.Module]
 
 
 def global_phase(image: torch.Tensor) -> torch.Tensor:
@@ -41,13 +47,15 @@ class ConvBlock(nn.Module):
         in_chans: Input channels.
         out_chans: Output channels.
         drop_prob: Dropout2d probability.
+        conv_layer: Convolution class (``nn.Conv2d`` signature).
     """
 
-    def __init__(self, in_chans: int, out_chans: int, drop_prob: float = 0.0) -> None:
+    def __init__(self, in_chans: int, out_chans: int, drop_prob: float = 0.0,
+                 conv_layer: ConvLayer = nn.Conv2d) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for c_in in (in_chans, out_chans):
-            layers += [nn.Conv2d(c_in, out_chans, 3, padding=1, bias=False),
+            layers += [conv_layer(c_in, out_chans, 3, padding=1, bias=False),
                        nn.InstanceNorm2d(out_chans),
                        nn.LeakyReLU(0.2, inplace=True)]
             if drop_prob > 0:
@@ -62,10 +70,11 @@ class ConvBlock(nn.Module):
 class _UpBlock(nn.Module):
     """Transpose convolution (x2), instance norm, LeakyReLU(0.2)."""
 
-    def __init__(self, in_chans: int, out_chans: int) -> None:
+    def __init__(self, in_chans: int, out_chans: int,
+                 transpose_layer: ConvLayer = nn.ConvTranspose2d) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.ConvTranspose2d(in_chans, out_chans, 2, stride=2, bias=False),
+            transpose_layer(in_chans, out_chans, 2, stride=2, bias=False),
             nn.InstanceNorm2d(out_chans),
             nn.LeakyReLU(0.2, inplace=True),
         )
@@ -85,6 +94,8 @@ class Unet(nn.Module):
         drop_prob: Dropout probability.
         channels_last: Run the convolutions in NHWC memory layout (weights and activations);
             about 10% faster on CPUs (oneDNN), same results.
+        conv_layer: The 3x3 convolution of every level (``nn.Conv2d`` signature).
+        transpose_layer: The up-sampling convolution (``nn.ConvTranspose2d`` signature).
 
     Example:
         >>> net = Unet(2, 2, chans=4, num_pools=2)
@@ -93,26 +104,31 @@ class Unet(nn.Module):
     """
 
     def __init__(self, in_chans: int, out_chans: int, chans: int = 32, num_pools: int = 4,
-                 drop_prob: float = 0.0, channels_last: bool = True) -> None:
+                 drop_prob: float = 0.0, channels_last: bool = True,
+                 conv_layer: ConvLayer = nn.Conv2d,
+                 transpose_layer: ConvLayer = nn.ConvTranspose2d) -> None:
         super().__init__()
         if num_pools < 1 or chans < 1:
             raise ValueError(f"Unet: expected chans >= 1 and num_pools >= 1, found chans={chans}, "
                              f"num_pools={num_pools}")
         self.num_pools = num_pools
-        self.down = nn.ModuleList([ConvBlock(in_chans, chans, drop_prob)])
+        def block(c_in: int, c_out: int) -> ConvBlock:
+            return ConvBlock(c_in, c_out, drop_prob, conv_layer)
+
+        self.down = nn.ModuleList([block(in_chans, chans)])
         ch = chans
         for _ in range(num_pools - 1):
-            self.down.append(ConvBlock(ch, ch * 2, drop_prob))
+            self.down.append(block(ch, ch * 2))
             ch *= 2
-        self.bottleneck = ConvBlock(ch, ch * 2, drop_prob)
+        self.bottleneck = block(ch, ch * 2)
         self.up_transpose = nn.ModuleList()
         self.up_conv = nn.ModuleList()
         for _ in range(num_pools - 1):
-            self.up_transpose.append(_UpBlock(ch * 2, ch))
-            self.up_conv.append(ConvBlock(ch * 2, ch, drop_prob))
+            self.up_transpose.append(_UpBlock(ch * 2, ch, transpose_layer))
+            self.up_conv.append(block(ch * 2, ch))
             ch //= 2
-        self.up_transpose.append(_UpBlock(ch * 2, ch))
-        self.up_conv.append(nn.Sequential(ConvBlock(ch * 2, ch, drop_prob),
+        self.up_transpose.append(_UpBlock(ch * 2, ch, transpose_layer))
+        self.up_conv.append(nn.Sequential(block(ch * 2, ch),
                                           nn.Conv2d(ch, out_chans, 1)))
         self.channels_last = channels_last
         if channels_last:
@@ -140,9 +156,9 @@ class Unet(nn.Module):
 class NormUnet(nn.Module):
     """A U-Net on complex images: split into real/imag channels, normalise, pad, run, undo.
 
-    The real and imaginary parts are normalised separately (mean/std per sample), the image is
-    padded to a multiple of ``2**num_pools`` and the result is un-normalised, as in fastMRI's
-    ``NormUnet``.
+    The real and imaginary parts are normalised separately (mean/std per sample, over all
+    complex channels), the image is padded to a multiple of ``2**num_pools`` and the result is
+    un-normalised, as in fastMRI's ``NormUnet``.
 
     With ``phase_equivariant``, the image is first rotated by the conjugate of its global phase
     ``e^{i a}``, ``a = angle(sum x)`` (detached; 0 when the sum vanishes), and the output is
@@ -159,19 +175,30 @@ class NormUnet(nn.Module):
         zero_init: Start the last 1x1 convolution at zero, so the U-Net first outputs the
             input mean (an unrolled model then starts close to its data-consistency steps).
         phase_equivariant: Remove the global phase before the U-Net and restore it after.
+        in_chans: Complex input channels (1: images ``[N, H, W]``; more: ``[N, in_chans, H,
+            W]``, e.g. the buffers of primal-dual networks).
+        out_chans: Complex output channels (None: ``in_chans``); the output is ``[N, H, W]``
+            only when both are 1.
 
     Example:
         >>> net = NormUnet(chans=4, num_pools=2)
         >>> net(torch.zeros(3, 10, 12, dtype=torch.complex64)).shape
         torch.Size([3, 10, 12])
+        >>> stack = NormUnet(4, 2, in_chans=3, out_chans=2)
+        >>> stack(torch.zeros(1, 3, 8, 8, dtype=torch.complex64)).shape
+        torch.Size([1, 2, 8, 8])
     """
 
     def __init__(self, chans: int = 18, num_pools: int = 4, drop_prob: float = 0.0,
                  normalize: bool = True, zero_init: bool = False,
-                 phase_equivariant: bool = False) -> None:
+                 phase_equivariant: bool = False, in_chans: int = 1,
+                 out_chans: int | None = None) -> None:
         super().__init__()
         self.phase_equivariant = bool(phase_equivariant)
-        self.unet = Unet(2, 2, chans=chans, num_pools=num_pools, drop_prob=drop_prob)
+        self.in_chans = int(in_chans)
+        self.out_chans = int(out_chans or in_chans)
+        self.unet = Unet(2 * self.in_chans, 2 * self.out_chans, chans=chans, num_pools=num_pools,
+                         drop_prob=drop_prob)
         if zero_init:
             last = self.unet.up_conv[-1][-1]
             nn.init.zeros_(last.weight)
@@ -180,20 +207,28 @@ class NormUnet(nn.Module):
         self.multiple = 2**num_pools
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Complex image [N, H, W] complex64 -> complex image [N, H, W] complex64."""
+        """Complex [N, H, W] or [N, in_chans, H, W] -> complex [N, H, W] or [N, out_chans, H, W]."""
         if not image.is_complex():
             raise ValueError(f"NormUnet: expected a complex image [N, H, W], found {image.dtype}")
+        single = image.ndim == 3
+        stack = image.unsqueeze(1) if single else image
+        if stack.ndim != 4 or stack.shape[1] != self.in_chans:
+            raise ValueError(f"NormUnet: expected complex [N, {self.in_chans}, H, W] (or [N, H, W] "
+                             f"for one channel), found shape {tuple(image.shape)}")
         if self.phase_equivariant:
-            rotation = global_phase(image)
-            return self._run(image * rotation.conj()) * rotation
-        return self._run(image)
+            rotation = global_phase(stack.sum(1)).unsqueeze(1)
+            out = self._run(stack * rotation.conj()) * rotation
+        else:
+            out = self._run(stack)
+        return out.squeeze(1) if single and self.out_chans == 1 else out
 
     def _run(self, image: torch.Tensor) -> torch.Tensor:
-        x = complex_to_channels(image)  # [N, 2, H, W] float
+        x = complex_to_channels(image)  # [N, C, 2, H, W] float
         if self.normalize:
-            mean = x.mean(dim=(-2, -1), keepdim=True)
-            std = x.std(dim=(-2, -1), keepdim=True) + 1e-6
+            mean = x.mean(dim=(1, -2, -1), keepdim=True)
+            std = x.std(dim=(1, -2, -1), keepdim=True) + 1e-6
             x = (x - mean) / std
+        x = x.flatten(1, 2)
         h, w = x.shape[-2:]
         ph, pw = (-h) % self.multiple, (-w) % self.multiple
         if ph or pw:
@@ -201,6 +236,7 @@ class NormUnet(nn.Module):
         x = self.unet(x)
         if ph or pw:
             x = x[..., ph // 2: ph // 2 + h, pw // 2: pw // 2 + w]
+        x = x.unflatten(1, (self.out_chans, 2))
         if self.normalize:
             x = x * std + mean
         return channels_to_complex(x.float().contiguous())
