@@ -40,6 +40,9 @@ class RIMBlock(nn.Module):
             activations (much less memory, about one extra forward of compute); on the CPU
             freed heap pages are also returned to the OS after each step.
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
+        channels_last: Run the convolutions and cells in NHWC memory layout (weights,
+            activations and hidden states); on CPUs (oneDNN) about twice as fast, same results
+            to float rounding.
     """
 
     def __init__(self, recurrent_layer: str = "IndRNN",
@@ -52,7 +55,7 @@ class RIMBlock(nn.Module):
                  recurrent_dilations: Sequence[int] = (1, 1, 0),
                  recurrent_bias: Sequence[bool] = (True, True, False),
                  time_steps: int = 8, checkpointing: bool = False,
-                 fft_kw: dict[str, Any] | None = None) -> None:
+                 fft_kw: dict[str, Any] | None = None, channels_last: bool = True) -> None:
         super().__init__()
         lists = [conv_filters, conv_kernels, conv_dilations, conv_bias, recurrent_filters,
                  recurrent_kernels, recurrent_dilations, recurrent_bias]
@@ -80,11 +83,14 @@ class RIMBlock(nn.Module):
         self.time_steps = int(time_steps)
         self.checkpointing = checkpointing
         self.fft_kw = dict(fft_kw or {})
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
 
     def init_hidden(self, image: torch.Tensor) -> list[torch.Tensor]:
         """Zero hidden states for an estimate of shape [B, H, W] (float32 [B, F, H, W] each)."""
         b, h, w = image.shape
-        return [image.real.new_zeros(b, f, h, w) for f in self.hidden_chans if f]
+        return [image.real.new_zeros(b, f, h, w).contiguous(memory_format=self.memory_format)
+                for f in self.hidden_chans if f]
 
     def _step(self, image: torch.Tensor, masked_kspace: torch.Tensor,
               sensitivity_maps: torch.Tensor, mask: torch.Tensor, sigma: float,
@@ -92,6 +98,7 @@ class RIMBlock(nn.Module):
         grad = log_likelihood_gradient(image, masked_kspace, sensitivity_maps, mask, sigma,
                                        **self.fft_kw)
         x = torch.cat([complex_to_channels(image), complex_to_channels(grad)], dim=1)
+        x = x.contiguous(memory_format=self.memory_format)
         new_hidden, k = [], 0
         for conv, cell in zip(self.convs, self.cells, strict=True):
             x = conv(x)
