@@ -248,7 +248,8 @@ def _last_json(cmd):
 def suite(a):
     """Alternate ATOMMIC and ours for each model, then write a Markdown table."""
     venv = a.venv or _last_json_setup()
-    shape = f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads}"
+    shape = (f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads} "
+             f"--steps {a.steps} --warmup {a.warmup}")
     me = f"{sys.executable} {Path(__file__).resolve()}"
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
