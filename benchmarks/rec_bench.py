@@ -46,6 +46,8 @@ def parse_args(argv=None):
     p.add_argument("--filters", type=int)
     p.add_argument("--no-memory-efficient", action="store_true",
                    help="cirim: store every time step's activations (no recomputation)")
+    p.add_argument("--recompute", default=None,
+                   help="cirim: what to recompute (none, cascades, steps, cascades+steps)")
     p.add_argument("--compile", action="store_true", help="torch.compile the U-Nets")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--coils", type=int, default=8)
@@ -103,6 +105,8 @@ def build_model(a):
                "recurrent_dilations": [1, 1, 0], "recurrent_bias": [True, True, False],
                "time_steps": a.time_steps, "num_cascades": a.cascades,
                "memory_efficient": not a.no_memory_efficient}
+        if a.recompute:
+            cfg["recompute"] = a.recompute
         cls = CIRIM
     elif a.model == "unet":
         cfg = {"channels": a.chans, "pooling_layers": a.pools, "dropout": 0.0, "normalize": True}
@@ -244,7 +248,8 @@ def _last_json(cmd):
 def suite(a):
     """Alternate ATOMMIC and ours for each model, then write a Markdown table."""
     venv = a.venv or _last_json_setup()
-    shape = f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads}"
+    shape = (f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads} "
+             f"--steps {a.steps} --warmup {a.warmup}")
     me = f"{sys.executable} {Path(__file__).resolve()}"
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

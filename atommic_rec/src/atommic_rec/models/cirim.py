@@ -17,6 +17,10 @@ from atommic_rec.nets import CIRIMNet
 
 __all__ = ["CIRIM", "RIM"]
 
+# what the backward pass recomputes instead of storing: (whole cascades, single time steps)
+RECOMPUTE = {"none": (False, False), "cascades": (True, False), "steps": (False, True),
+             "cascades+steps": (True, True)}
+
 _LISTS = {"conv_filters": (64, 64, 2), "conv_kernels": (5, 3, 3), "conv_dilations": (1, 2, 1),
           "conv_bias": (True, True, False), "recurrent_filters": (64, 64, 0),
           "recurrent_kernels": (1, 1, 0), "recurrent_dilations": (1, 1, 0),
@@ -30,8 +34,12 @@ class CIRIM(ReconstructionModel):
     ``GRU``), the ATOMMIC layer lists ``conv_filters``, ``conv_kernels``, ``conv_dilations``,
     ``conv_bias``, ``recurrent_filters``, ``recurrent_kernels``, ``recurrent_dilations``,
     ``recurrent_bias``, ``sigma`` (1.0, > 0: the likelihood gradient is divided by
-    ``sigma^2``), ``memory_efficient`` (True: recompute cascades and time
-    steps in the backward pass, so activations of only one time step are stored at a time),
+    ``sigma^2``), ``memory_efficient`` (True: recompute in the backward pass instead of storing
+    activations; False = ``recompute: none``), ``recompute`` (what is recomputed when
+    ``memory_efficient``: ``cascades+steps`` (default: each cascade and each time step, the
+    least memory, about two extra forwards), ``cascades`` (one cascade's activations are
+    stored at a time: about one extra forward, more memory), ``steps`` or ``none``; measured
+    costs in docs/rec_models.md),
     ``phase_equivariant`` (False: exact equivariance to a global phase of the data, see
     :class:`~atommic_rec.nets.CIRIMNet`).
     The loss weighs every time step of every cascade (``intermediate_loss_weighting``;
@@ -51,9 +59,16 @@ class CIRIM(ReconstructionModel):
             raise ValueError(f"{type(self).__name__}: expected model.sigma > 0 (the noise "
                              f"standard deviation of the likelihood); found {self.sigma}")
         efficient = bool(c.get("memory_efficient", True))
-        self.net = CIRIMNet(cascades, checkpoint_cascades=efficient and cascades > 1,
+        mode = str(c.get("recompute", "cascades+steps")) if efficient else "none"
+        if mode not in RECOMPUTE:
+            raise ValueError(f"{type(self).__name__}: expected model.recompute in "
+                             f"{', '.join(RECOMPUTE)}; found {mode!r}")
+        by_cascade, by_step = RECOMPUTE[mode]
+        if by_cascade and cascades == 1:  # a single cascade: recompute its steps instead
+            by_cascade, by_step = False, True
+        self.net = CIRIMNet(cascades, checkpoint_cascades=by_cascade,
                             recurrent_layer=str(c.get("recurrent_layer", "IndRNN")),
-                            time_steps=int(c.get("time_steps", 8)), checkpointing=efficient,
+                            time_steps=int(c.get("time_steps", 8)), checkpointing=by_step,
                             phase_equivariant=bool(c.get("phase_equivariant", False)),
                             fft_kw=self.fft_kw, **lists)
 

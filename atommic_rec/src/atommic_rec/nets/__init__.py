@@ -13,11 +13,12 @@ from atommic_rec.nets.consistency import (
 from atommic_rec.nets.recurrent import ConvGRUCell, ConvNonlinear, IndRNNCell, build_recurrent_cell
 from atommic_rec.nets.rim import RIMBlock
 from atommic_rec.nets.sensitivity import SensitivityNet, center_mask
-from atommic_rec.nets.unet import ConvBlock, NormUnet, Unet, global_phase
+from atommic_rec.nets.unet import ConvBlock, InstanceNorm2d, NormUnet, Unet, global_phase
 from atommic_rec.nets.varnet import VarNetBlock, VarNetNet
 
 __all__ = [
-    "CIRIMNet", "ConvBlock", "ConvGRUCell", "ConvNonlinear", "IndRNNCell", "NormUnet", "RIMBlock",
+    "CIRIMNet", "ConvBlock", "ConvGRUCell", "ConvNonlinear", "IndRNNCell", "InstanceNorm2d",
+    "NormUnet", "RIMBlock",
     "SensitivityNet", "Unet", "VarNetBlock", "VarNetNet", "at_least_complex64",
     "build_recurrent_cell", "center_mask", "global_phase", "log_likelihood_gradient",
     "soft_data_consistency",

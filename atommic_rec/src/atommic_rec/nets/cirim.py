@@ -13,11 +13,23 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from atommic_rec.nets._memory import release_cpu_memory
 from atommic_rec.nets.consistency import at_least_complex64
 from atommic_rec.nets.rim import RIMBlock
 from atommic_rec.nets.unet import global_phase
 
 __all__ = ["CIRIMNet"]
+
+
+def _trimmed(cascade: nn.Module, *args: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Run a (checkpointed) cascade, then return freed heap pages to the OS.
+
+    Runs in the forward pass and again in the backward pass (recomputation), so the pages of
+    the cascade whose backward just finished are released before the next one is recomputed.
+    """
+    out = cascade(*args)
+    release_cpu_memory(out[0][-1])
+    return out
 
 
 class CIRIMNet(nn.Module):
@@ -81,8 +93,9 @@ class CIRIMNet(nn.Module):
         estimates: list[list[torch.Tensor]] = []
         for cascade in self.cascades:
             if self.checkpoint_cascades and torch.is_grad_enabled():
-                steps, hidden = checkpoint(cascade, image, masked_kspace, sensitivity_maps, mask,
-                                           hidden, sigma, use_reentrant=False)
+                steps, hidden = checkpoint(_trimmed, cascade, image, masked_kspace,
+                                           sensitivity_maps, mask, hidden, sigma,
+                                           use_reentrant=False)
             else:
                 steps, hidden = cascade(image, masked_kspace, sensitivity_maps, mask, hidden,
                                         sigma)

@@ -36,7 +36,8 @@ class ConvNonlinear(nn.Module):
         if self.pad:
             x = F.pad(x, [self.pad] * 4, mode="replicate")
         x = self.conv(x)
-        return F.relu(x) if self.relu else x
+        # in place: a convolution does not keep its output for the backward pass
+        return x.relu_() if self.relu else x
 
 
 class IndRNNCell(nn.Module):
@@ -63,7 +64,9 @@ class IndRNNCell(nn.Module):
 
     def forward(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Input [N, in_chans, H, W] and state [N, hidden_chans, H, W] -> new state."""
-        return F.relu(self.ih(x) + self.hh * hidden)
+        # one buffer, updated in place (autograd keeps only ``hidden`` and the result): the
+        # convolution does not save its output, addcmul_ saves ``hh`` and ``hidden``
+        return self.ih(x).addcmul_(self.hh, hidden).relu_()
 
 
 class ConvGRUCell(nn.Module):

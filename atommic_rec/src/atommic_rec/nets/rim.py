@@ -43,6 +43,9 @@ class RIMBlock(nn.Module):
         in_chans: Channels of the network input (4: real/imag of the estimate and of the
             gradient); a subclass estimating other quantities (e.g. parameter maps) sets its own.
         out_chans: Channels of the update; ``conv_filters[-1]`` must equal it.
+        channels_last: Run the convolutions and cells in NHWC memory layout (weights,
+            activations and hidden states); on CPUs (oneDNN) about twice as fast, same results
+            to float rounding.
     """
 
     def __init__(self, recurrent_layer: str = "IndRNN",
@@ -56,7 +59,7 @@ class RIMBlock(nn.Module):
                  recurrent_bias: Sequence[bool] = (True, True, False),
                  time_steps: int = 8, checkpointing: bool = False,
                  fft_kw: dict[str, Any] | None = None, in_chans: int = 4,
-                 out_chans: int = 2) -> None:
+                 out_chans: int = 2, channels_last: bool = True) -> None:
         super().__init__()
         lists = [conv_filters, conv_kernels, conv_dilations, conv_bias, recurrent_filters,
                  recurrent_kernels, recurrent_dilations, recurrent_bias]
@@ -85,11 +88,14 @@ class RIMBlock(nn.Module):
         self.time_steps = int(time_steps)
         self.checkpointing = checkpointing
         self.fft_kw = dict(fft_kw or {})
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
 
     def init_hidden(self, image: torch.Tensor) -> list[torch.Tensor]:
         """Zero hidden states for an estimate [B, H, W] (or [B, K, H, W]): float32 [B, F, H, W]."""
         b, (h, w) = image.shape[0], image.shape[-2:]
-        return [image.real.new_zeros(b, f, h, w) for f in self.hidden_chans if f]
+        return [image.real.new_zeros(b, f, h, w).contiguous(memory_format=self.memory_format)
+                for f in self.hidden_chans if f]
 
     def update(self, x: torch.Tensor, hidden: Sequence[torch.Tensor]
                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -102,6 +108,7 @@ class RIMBlock(nn.Module):
         Returns:
             The update, float [B, out_chans, H, W], and the new hidden states.
         """
+        x = x.contiguous(memory_format=self.memory_format)
         new_hidden, k = [], 0
         for conv, cell in zip(self.convs, self.cells, strict=True):
             x = conv(x)

@@ -15,7 +15,7 @@ from torch import nn
 
 from atommic_rec.physics import channels_to_complex, complex_to_channels
 
-__all__ = ["ConvBlock", "NormUnet", "Unet", "global_phase"]
+__all__ = ["ConvBlock", "InstanceNorm2d", "NormUnet", "Unet", "global_phase"]
 
 # ``conv_layer(in_chans, out_chans, kernel_size, **kwargs)``, a drop-in for ``nn.Conv2d`` (e.g.
 # the multi-domain convolutions of MultiDomainNet); the same for the transposed convolutions.
@@ -40,6 +40,23 @@ def global_phase(image: torch.Tensor) -> torch.Tensor:
                        torch.ones_like(total))
 
 
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` (no affine, no running stats) that keeps NHWC tensors NHWC.
+
+    PyTorch's instance norm folds the batch into the channels, which copies a channels-last
+    input to NCHW and back (and the next convolution converts again). For one sample, instance
+    norm *is* training-mode batch norm, whose CPU kernel runs on NHWC in place: the same
+    values (to float rounding), no layout copies. Larger batches take the usual path. Same
+    state dict (none) as ``nn.InstanceNorm2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, C, H, W] -> normalised per sample and channel over (H, W)."""
+        if x.shape[0] == 1 and not self.affine and not self.track_running_stats:
+            return F.batch_norm(x, None, None, training=True, eps=self.eps)
+        return super().forward(x)
+
+
 class ConvBlock(nn.Module):
     """Two 3x3 convolutions, each followed by instance norm, LeakyReLU(0.2) and dropout.
 
@@ -56,7 +73,7 @@ class ConvBlock(nn.Module):
         layers: list[nn.Module] = []
         for c_in in (in_chans, out_chans):
             layers += [conv_layer(c_in, out_chans, 3, padding=1, bias=False),
-                       nn.InstanceNorm2d(out_chans),
+                       InstanceNorm2d(out_chans),
                        nn.LeakyReLU(0.2, inplace=True)]
             if drop_prob > 0:
                 layers.append(nn.Dropout2d(drop_prob))
@@ -75,7 +92,7 @@ class _UpBlock(nn.Module):
         super().__init__()
         self.layers = nn.Sequential(
             transpose_layer(in_chans, out_chans, 2, stride=2, bias=False),
-            nn.InstanceNorm2d(out_chans),
+            InstanceNorm2d(out_chans),
             nn.LeakyReLU(0.2, inplace=True),
         )
 
