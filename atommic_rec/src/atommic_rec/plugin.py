@@ -15,6 +15,10 @@ def atommic_register_models(register: Callable) -> None:
 
     for cls in (ZeroFilled, UNet, VarNet, CIRIM, RIM):
         register(cls.__name__, cls)
+    from atommic_rec.models import MoDL, ProximalGradient, VSNet
+
+    for cls in (MoDL, VSNet, ProximalGradient):
+        register(cls.__name__, cls)
 
 
 @hookimpl

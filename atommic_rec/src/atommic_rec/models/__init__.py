@@ -2,8 +2,12 @@
 
 from atommic_rec.models.base import ReconstructionModel
 from atommic_rec.models.cirim import CIRIM, RIM
+from atommic_rec.models.modl import MoDL
+from atommic_rec.models.proximal_gradient import ProximalGradient
 from atommic_rec.models.unet import UNet
 from atommic_rec.models.varnet import VarNet
+from atommic_rec.models.vsnet import VSNet
 from atommic_rec.models.zero_filled import ZeroFilled
 
 __all__ = ["CIRIM", "RIM", "ReconstructionModel", "UNet", "VarNet", "ZeroFilled"]
+__all__ += ["MoDL", "ProximalGradient", "VSNet"]
