@@ -23,6 +23,7 @@ from atommic_rec.nets.recurrent import ConvGRUCell, ConvNonlinear, IndRNNCell, b
 from atommic_rec.nets.rim import RIMBlock
 from atommic_rec.nets.sensitivity import SensitivityNet, center_mask
 from atommic_rec.nets.unet import ConvBlock, NormUnet, Unet, global_phase
+from atommic_rec.nets.unrolled import ImageUnrolledNet
 from atommic_rec.nets.varnet import VarNetBlock, VarNetNet
 from atommic_rec.nets.vsnet import VSNetNet, variable_splitting_step
 
@@ -32,8 +33,17 @@ __all__ = [
     "build_recurrent_cell", "center_mask", "global_phase", "log_likelihood_gradient",
     "soft_data_consistency",
 ]
-__all__ += [
-    "ConvStack", "MoDLNet", "PositiveScalar", "ProximalGradientNet", "ResidualDenoiser",
-    "VSNetNet", "conjugate_gradient", "remove_global_phase", "sense_normal_operator",
-    "solve_regularised_sense", "variable_splitting_step",
+__all__ += [  # REC zoo part B
+    "ConvStack",
+    "ImageUnrolledNet",
+    "MoDLNet",
+    "PositiveScalar",
+    "ProximalGradientNet",
+    "ResidualDenoiser",
+    "VSNetNet",
+    "conjugate_gradient",
+    "remove_global_phase",
+    "sense_normal_operator",
+    "solve_regularised_sense",
+    "variable_splitting_step",
 ]

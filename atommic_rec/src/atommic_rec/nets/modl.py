@@ -14,9 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from atommic_rec.nets.conjugate_gradient import solve_regularised_sense
-from atommic_rec.nets.consistency import at_least_complex64
-from atommic_rec.nets.phase import remove_global_phase
-from atommic_rec.physics import adjoint_operator, channels_to_complex, complex_to_channels
+from atommic_rec.nets.unrolled import ImageUnrolledNet
+from atommic_rec.physics import channels_to_complex, complex_to_channels
 
 __all__ = ["MoDLNet", "PositiveScalar", "ResidualDenoiser"]
 
@@ -93,7 +92,7 @@ class ResidualDenoiser(nn.Module):
         return channels_to_complex(out)
 
 
-class MoDLNet(nn.Module):
+class MoDLNet(ImageUnrolledNet):
     """Alternate a CNN denoiser and conjugate-gradient data consistency, with shared weights.
 
     From ``x_0 = A^H y`` (``A = M F S``), for ``k = 1..K``::
@@ -128,7 +127,7 @@ class MoDLNet(nn.Module):
                  scale: float = 0.1, dc: bool = True, cg_iterations: int = 10, mu: float = 1.0,
                  zero_init: bool = False, phase_equivariant: bool = False,
                  fft_kw: dict[str, Any] | None = None) -> None:
-        super().__init__()
+        super().__init__(phase_equivariant, fft_kw)
         if iterations < 1 or cg_iterations < 0:
             raise ValueError(f"MoDLNet: expected iterations >= 1 and cg_iterations >= 0, found "
                              f"{iterations} and {cg_iterations}")
@@ -136,29 +135,14 @@ class MoDLNet(nn.Module):
         self.mu = PositiveScalar(mu) if dc else None
         self.iterations = iterations
         self.cg_iterations = cg_iterations
-        self.phase_equivariant = bool(phase_equivariant)
-        self.fft_kw = dict(fft_kw or {})
 
-    def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
-        """Reconstruct.
-
-        Args:
-            masked_kspace: Measured k-space ``y``, complex64 [B, C, H, W].
-            sensitivity_maps: Coil maps ``S``, complex64 [B, C, H, W].
-            mask: Sampling mask ``M``, float, broadcastable to [B, C, H, W].
-
-        Returns:
-            ``x_K``, complex64 [B, H, W].
-        """
-        masked_kspace = at_least_complex64(masked_kspace)
-        x = adjoint_operator(masked_kspace, sensitivity_maps, mask, **self.fft_kw)
-        rotation = None
-        if self.phase_equivariant:
-            x, masked_kspace, rotation = remove_global_phase(x, masked_kspace)
+    def iterate(self, image: torch.Tensor, masked_kspace: torch.Tensor,
+                sensitivity_maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``K`` denoiser + CG steps from ``x_0 = image``, complex64 [B, H, W]."""
+        x = image
         for _ in range(self.iterations):
             x = self.denoiser(x)
             if self.mu is not None:
                 x = solve_regularised_sense(masked_kspace, sensitivity_maps, mask, self.mu(), x,
                                             self.cg_iterations, **self.fft_kw)
-        return x if rotation is None else x * rotation
+        return x

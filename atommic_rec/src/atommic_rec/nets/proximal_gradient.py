@@ -12,17 +12,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from atommic_rec.nets.consistency import at_least_complex64, log_likelihood_gradient
+from atommic_rec.nets.consistency import log_likelihood_gradient
 from atommic_rec.nets.modl import PositiveScalar, ResidualDenoiser
-from atommic_rec.nets.phase import remove_global_phase
-from atommic_rec.physics import adjoint_operator
+from atommic_rec.nets.unrolled import ImageUnrolledNet
 
 __all__ = ["PROXIMAL_OPERATORS", "ProximalGradientNet"]
 
 PROXIMAL_OPERATORS = ("tikhonov", "cnn")
 
 
-class ProximalGradientNet(nn.Module):
+class ProximalGradientNet(ImageUnrolledNet):
     """``x_k = prox_k(x_{k-1} - eta_k A^H (A x_{k-1} - y))`` from ``x_0 = A^H y``.
 
     Two proximal operators:
@@ -59,7 +58,8 @@ class ProximalGradientNet(nn.Module):
                  mu: float = 0.05, step_size: float = 1.0, channels: int = 64, blocks: int = 5,
                  shared_params: bool = True, zero_init: bool = False,
                  phase_equivariant: bool = False, fft_kw: dict[str, Any] | None = None) -> None:
-        super().__init__()
+        tikhonov = proximal_operator == "tikhonov"
+        super().__init__(bool(phase_equivariant) and not tikhonov, fft_kw)
         if proximal_operator not in PROXIMAL_OPERATORS:
             raise ValueError(f"ProximalGradientNet: expected proximal_operator in "
                              f"{PROXIMAL_OPERATORS}, found {proximal_operator!r}")
@@ -76,26 +76,11 @@ class ProximalGradientNet(nn.Module):
             self.denoisers = nn.ModuleList(ResidualDenoiser(channels, blocks, zero_init=zero_init)
                                            for _ in range(distinct))
             self.steps = nn.ModuleList(PositiveScalar(step_size) for _ in range(distinct))
-        self.phase_equivariant = bool(phase_equivariant) and not self.tikhonov
-        self.fft_kw = dict(fft_kw or {})
 
-    def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
-        """Reconstruct.
-
-        Args:
-            masked_kspace: ``y``, complex64 [B, C, H, W].
-            sensitivity_maps: ``S``, complex64 [B, C, H, W].
-            mask: ``M``, float, broadcastable to [B, C, H, W].
-
-        Returns:
-            ``x_K``, complex64 [B, H, W].
-        """
-        masked_kspace = at_least_complex64(masked_kspace)
-        x = adjoint_operator(masked_kspace, sensitivity_maps, mask, **self.fft_kw)
-        rotation = None
-        if self.phase_equivariant:
-            x, masked_kspace, rotation = remove_global_phase(x, masked_kspace)
+    def iterate(self, image: torch.Tensor, masked_kspace: torch.Tensor,
+                sensitivity_maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``K`` proximal gradient steps from ``x_0 = image``, complex64 [B, H, W]."""
+        x = image
         for k in range(self.iterations):
             grad = log_likelihood_gradient(x, masked_kspace, sensitivity_maps, mask, **self.fft_kw)
             if self.tikhonov:
@@ -103,4 +88,4 @@ class ProximalGradientNet(nn.Module):
             else:
                 i = k % len(self.denoisers)
                 x = self.denoisers[i](x - self.steps[i]() * grad)
-        return x if rotation is None else x * rotation
+        return x

@@ -7,11 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from atommic_rec.nets.consistency import at_least_complex64
 from atommic_rec.nets.conv import ConvStack
 from atommic_rec.nets.modl import PositiveScalar
-from atommic_rec.nets.phase import remove_global_phase
-from atommic_rec.physics import adjoint_operator, fft2, ifft2, sense_expand, sense_reduce
+from atommic_rec.nets.unrolled import ImageUnrolledNet
+from atommic_rec.physics import fft2, ifft2, sense_expand, sense_reduce
 
 __all__ = ["VSNetNet", "variable_splitting_step"]
 
@@ -47,7 +46,7 @@ def variable_splitting_step(image: torch.Tensor, denoised: torch.Tensor,
     return (beta * denoised + coil_sum) / (beta + energy)
 
 
-class VSNetNet(nn.Module):
+class VSNetNet(ImageUnrolledNet):
     """Stages of denoiser, data consistency and weighted average (VS-Net).
 
     VS-Net splits ``min_x lambda/2 sum_c ||M F u_c - y_c||^2 + R(z)`` with the constraints
@@ -80,7 +79,7 @@ class VSNetNet(nn.Module):
                  batchnorm: bool = False, shared_params: bool = False, lam: float = 1.0,
                  beta: float = 1.0, phase_equivariant: bool = False,
                  fft_kw: dict[str, Any] | None = None) -> None:
-        super().__init__()
+        super().__init__(phase_equivariant, fft_kw)
         if num_cascades < 1:
             raise ValueError(f"VSNetNet: expected num_cascades >= 1, found {num_cascades}")
         distinct = 1 if shared_params else num_cascades
@@ -89,29 +88,14 @@ class VSNetNet(nn.Module):
         self.lams = nn.ModuleList(PositiveScalar(lam) for _ in range(distinct))
         self.betas = nn.ModuleList(PositiveScalar(beta) for _ in range(distinct))
         self.num_cascades = num_cascades
-        self.phase_equivariant = bool(phase_equivariant)
-        self.fft_kw = dict(fft_kw or {})
 
-    def forward(self, masked_kspace: torch.Tensor, sensitivity_maps: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
-        """Reconstruct.
-
-        Args:
-            masked_kspace: ``y``, complex64 [B, C, H, W].
-            sensitivity_maps: ``S``, complex64 [B, C, H, W].
-            mask: ``M``, float, broadcastable to [B, C, H, W].
-
-        Returns:
-            The last stage's estimate, complex64 [B, H, W].
-        """
-        masked_kspace = at_least_complex64(masked_kspace)
-        x = adjoint_operator(masked_kspace, sensitivity_maps, mask, **self.fft_kw)
-        rotation = None
-        if self.phase_equivariant:
-            x, masked_kspace, rotation = remove_global_phase(x, masked_kspace)
+    def iterate(self, image: torch.Tensor, masked_kspace: torch.Tensor,
+                sensitivity_maps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The stages from ``x_0 = image``, complex64 [B, H, W]."""
+        x = image
         for k in range(self.num_cascades):
             i = k % len(self.denoisers)
             z = self.denoisers[i](x)
             x = variable_splitting_step(x, z, masked_kspace, sensitivity_maps, mask,
                                         self.lams[i](), self.betas[i](), **self.fft_kw)
-        return x if rotation is None else x * rotation
+        return x
