@@ -48,6 +48,11 @@ ROWS = {
     "cirim": ("rec_cirim", 200, []),
     "cirim_noequiv": ("rec_cirim", 200, ["model.phase_equivariant=false"]),
     "unet": ("rec_unet", 1000, []),
+    # REC zoo part B: the VarNet budget
+    "modl": ("rec_demo_modl", 700, []),
+    "vsnet": ("rec_demo_vsnet", 700, []),
+    "proximal_gradient": ("rec_demo_proximal_gradient", 700, []),
+    "dunet": ("rec_demo_dunet", 700, []),
 }
 
 

@@ -53,7 +53,16 @@ def proximal_gradient():
         "penalization_weight": 0.05}
 
 
-MODELS = {"MoDL": modl, "VSNet": vsnet, "ProximalGradient": proximal_gradient}
+def dunet():
+    """DUNet: 10 iterations of a DIDN (64 channels, 2 down-up blocks) and VS consistency."""
+    return "rec_dunet", f"{NN}.dunet:DUNet", {
+        "num_iter": 10, "reg_model_architecture": "DIDN", "didn_hidden_channels": 64,
+        "didn_num_dubs": 2, "didn_num_convs_recon": 1, "data_consistency_term": "VS",
+        "data_consistency_lambda_init": 0.1, "data_consistency_iterations": 10,
+        "shared_params": False}
+
+
+MODELS = {"MoDL": modl, "VSNet": vsnet, "ProximalGradient": proximal_gradient, "DUNet": dunet}
 
 
 def count_atommic(name: str) -> int:

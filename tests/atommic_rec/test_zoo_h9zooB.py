@@ -27,11 +27,14 @@ TINY = {
     "VSNet": {"num_cascades": 2, "imspace_conv_hidden_channels": 4, "imspace_conv_n_convs": 3},
     "ProximalGradient": {"unrolled_iterations": 2, "proximal_operator": "cnn", "channels": 4,
                          "residual_blocks": 1},
+    "DUNet": {"num_iter": 2, "didn_hidden_channels": 4, "didn_num_dubs": 1,
+              "data_consistency_term": "PROX", "data_consistency_iterations": 3},
 }
 # ATOMMIC 1.0.1's parameter counts at its reference configs (benchmarks/rec_zoo_params.py
 # builds both; benchmarks/results/rec_zoo_params_h9zooB.md records the printout)
-ATOMMIC_PARAMS = {"MoDL": 407_809, "VSNet": 76_229, "ProximalGradient": 1}
-CONFIGS = {"MoDL": "rec_modl", "VSNet": "rec_vsnet", "ProximalGradient": "rec_proximal_gradient"}
+ATOMMIC_PARAMS = {"MoDL": 407_809, "VSNet": 76_229, "ProximalGradient": 1, "DUNet": 3_279_698}
+CONFIGS = {"MoDL": "rec_modl", "VSNet": "rec_vsnet", "ProximalGradient": "rec_proximal_gradient",
+           "DUNet": "rec_dunet"}
 
 
 def _batch(n=2, seed=0):
@@ -185,11 +188,41 @@ def test_proximal_gradient_tikhonov_step_and_fixed_point():
     torch.testing.assert_close(many, solution, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("term", ["GD", "PROX", "VS", "ID"])
+def test_dunet_data_consistency_layers_equal_their_equations(term):
+    from atommic_rec.nets import build_data_consistency
+
+    g = torch.Generator().manual_seed(3)
+    h = w = 4
+    maps = smooth_maps(2, h, w).to(torch.complex128)
+    mask = torch.tensor([1.0, 1.0, 0.0, 1.0]).view(1, 1, 1, w).double()
+    y = torch.randn(1, 2, h, w, dtype=torch.complex128, generator=g) * mask
+    x = torch.randn(1, h, w, dtype=torch.complex128, generator=g)
+    layer = build_data_consistency(term, lam=0.4, alpha=0.3, beta=0.6, iterations=h * w).double()
+    with torch.no_grad():
+        out = layer(x, y, maps[None], mask).numpy().ravel()
+    a = _dense_sense(maps.numpy(), mask.numpy()[0])
+    xv, yv = x.numpy().ravel(), y.numpy().ravel()
+    if term == "GD":
+        want = xv - 0.4 * a.conj().T @ (a @ xv - yv)
+    elif term == "PROX":
+        want = np.linalg.solve(np.eye(h * w) + 0.4 * a.conj().T @ a, xv + 0.4 * a.conj().T @ yv)
+    elif term == "VS":
+        s, m = maps.numpy(), mask.numpy()[0]
+        k = _fft2c(s * x.numpy()[0])
+        k = (1 - m) * k + m * (0.3 * k + 0.7 * y.numpy()[0])
+        want = (0.6 * x.numpy()[0] + 0.4 * (s.conj() * _ifft2c(k)).sum(0)).ravel()
+    else:
+        want = xv
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+
+
 # -- bad configuration ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "extra", "match"), [
     ("MoDL", {"penalization_weight": 0.0}, "expected init > 0"),
     ("ProximalGradient", {"proximal_operator": "wavelet"}, "expected proximal_operator in"),
     ("VSNet", {"imspace_model_architecture": "MWCNN"}, "expected model.imspace_model_arch"),
+    ("DUNet", {"data_consistency_term": "ADMM"}, "expected data_consistency_term in"),
 ])
 def test_bad_model_config_is_one_clear_error(name, extra, match):
     with pytest.raises(ValueError, match=match):
@@ -203,6 +236,7 @@ CLI_TINY = {
     "rec_demo_vsnet": ["model.num_cascades=1", "model.imspace_conv_hidden_channels=4"],
     "rec_demo_proximal_gradient": ["model.unrolled_iterations=1", "model.channels=4",
                                    "model.residual_blocks=1"],
+    "rec_demo_dunet": ["model.num_iter=1", "model.didn_hidden_channels=4"],
 }
 
 

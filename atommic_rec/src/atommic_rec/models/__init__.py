@@ -2,6 +2,7 @@
 
 from atommic_rec.models.base import ReconstructionModel
 from atommic_rec.models.cirim import CIRIM, RIM
+from atommic_rec.models.dunet import DUNet
 from atommic_rec.models.modl import MoDL
 from atommic_rec.models.proximal_gradient import ProximalGradient
 from atommic_rec.models.unet import UNet
@@ -10,4 +11,4 @@ from atommic_rec.models.vsnet import VSNet
 from atommic_rec.models.zero_filled import ZeroFilled
 
 __all__ = ["CIRIM", "RIM", "ReconstructionModel", "UNet", "VarNet", "ZeroFilled"]
-__all__ += ["MoDL", "ProximalGradient", "VSNet"]
+__all__ += ["DUNet", "MoDL", "ProximalGradient", "VSNet"]

@@ -16,6 +16,8 @@ from atommic_rec.nets.consistency import (
     soft_data_consistency,
 )
 from atommic_rec.nets.conv import ConvStack
+from atommic_rec.nets.didn import DIDN
+from atommic_rec.nets.dunet import DUNetNet, build_data_consistency
 from atommic_rec.nets.modl import MoDLNet, PositiveScalar, ResidualDenoiser
 from atommic_rec.nets.phase import remove_global_phase
 from atommic_rec.nets.proximal_gradient import ProximalGradientNet
@@ -34,13 +36,16 @@ __all__ = [
     "soft_data_consistency",
 ]
 __all__ += [  # REC zoo part B
+    "DIDN",
     "ConvStack",
+    "DUNetNet",
     "ImageUnrolledNet",
     "MoDLNet",
     "PositiveScalar",
     "ProximalGradientNet",
     "ResidualDenoiser",
     "VSNetNet",
+    "build_data_consistency",
     "conjugate_gradient",
     "remove_global_phase",
     "sense_normal_operator",
