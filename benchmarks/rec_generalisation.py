@@ -53,6 +53,7 @@ ROWS = {
     "vsnet": ("rec_demo_vsnet", 700, []),
     "proximal_gradient": ("rec_demo_proximal_gradient", 700, []),
     "dunet": ("rec_demo_dunet", 700, []),
+    "recurrentvarnet": ("rec_demo_recurrentvarnet", 700, []),
 }
 
 

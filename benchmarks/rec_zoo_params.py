@@ -62,7 +62,17 @@ def dunet():
         "shared_params": False}
 
 
-MODELS = {"MoDL": modl, "VSNet": vsnet, "ProximalGradient": proximal_gradient, "DUNet": dunet}
+def recurrentvarnet():
+    """RecurrentVarNet: 8 unshared steps of a 4-layer ConvGRU unit (64), learned initializer."""
+    return "rec_recurrentvarnet", f"{NN}.recurrentvarnet:RecurrentVarNet", {
+        "in_channels": 2, "recurrent_hidden_channels": 64, "recurrent_num_layers": 4,
+        "num_steps": 8, "no_parameter_sharing": True, "learned_initializer": True,
+        "initializer_initialization": "sense", "initializer_channels": [32, 32, 64, 64],
+        "initializer_dilations": [1, 1, 2, 4], "initializer_multiscale": 1}
+
+
+MODELS = {"MoDL": modl, "VSNet": vsnet, "ProximalGradient": proximal_gradient, "DUNet": dunet,
+          "RecurrentVarNet": recurrentvarnet}
 
 
 def count_atommic(name: str) -> int:

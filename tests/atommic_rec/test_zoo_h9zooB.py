@@ -29,12 +29,15 @@ TINY = {
                          "residual_blocks": 1},
     "DUNet": {"num_iter": 2, "didn_hidden_channels": 4, "didn_num_dubs": 1,
               "data_consistency_term": "PROX", "data_consistency_iterations": 3},
+    "RecurrentVarNet": {"num_steps": 2, "recurrent_hidden_channels": 4, "recurrent_num_layers": 2,
+                        "initializer_channels": [4, 4], "initializer_dilations": [1, 2]},
 }
 # ATOMMIC 1.0.1's parameter counts at its reference configs (benchmarks/rec_zoo_params.py
 # builds both; benchmarks/results/rec_zoo_params_h9zooB.md records the printout)
-ATOMMIC_PARAMS = {"MoDL": 407_809, "VSNet": 76_229, "ProximalGradient": 1, "DUNet": 3_279_698}
+ATOMMIC_PARAMS = {"MoDL": 407_809, "VSNet": 76_229, "ProximalGradient": 1, "DUNet": 3_279_698,
+                  "RecurrentVarNet": 1_796_120}
 CONFIGS = {"MoDL": "rec_modl", "VSNet": "rec_vsnet", "ProximalGradient": "rec_proximal_gradient",
-           "DUNet": "rec_dunet"}
+           "DUNet": "rec_dunet", "RecurrentVarNet": "rec_recurrentvarnet"}
 
 
 def _batch(n=2, seed=0):
@@ -217,6 +220,34 @@ def test_dunet_data_consistency_layers_equal_their_equations(term):
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
 
 
+def test_recurrentvarnet_kspace_update_equals_its_equation():
+    """Two steps with a stub unit returning a fixed image term ``w``: the k-space recursion."""
+    from atommic_rec.nets import RecurrentVarNetNet
+    from atommic_rec.physics import complex_to_channels
+
+    g = torch.Generator().manual_seed(4)
+    maps = smooth_maps(COILS, H, W)[None]
+    mask = (torch.rand(1, 1, 1, W, generator=g) < 0.5).float()
+    y = torch.randn(1, COILS, H, W, dtype=torch.complex64, generator=g) * mask
+    w = torch.randn(1, H, W, dtype=torch.complex64, generator=g)
+
+    class Stub(torch.nn.Module):
+        def forward(self, x, hidden):
+            return complex_to_channels(w), hidden
+
+    net = RecurrentVarNetNet(num_steps=2, hidden_channels=2, num_layers=1,
+                             no_parameter_sharing=False, learned_initializer=False)
+    net.units[0] = Stub()
+    with torch.no_grad():
+        net.step_sizes.fill_(0.7)
+        out = net(y, maps, mask).numpy()[0]
+    s, m, yv = maps.numpy()[0], mask.numpy()[0], y.numpy()[0]
+    k = yv
+    for _ in range(2):
+        k = k - 0.7 * m * (k - yv) + _fft2c(s * w.numpy()[0])
+    np.testing.assert_allclose(out, (s.conj() * _ifft2c(k)).sum(0), rtol=1e-4, atol=1e-5)
+
+
 # -- bad configuration ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "extra", "match"), [
     ("MoDL", {"penalization_weight": 0.0}, "expected init > 0"),
@@ -237,6 +268,7 @@ CLI_TINY = {
     "rec_demo_proximal_gradient": ["model.unrolled_iterations=1", "model.channels=4",
                                    "model.residual_blocks=1"],
     "rec_demo_dunet": ["model.num_iter=1", "model.didn_hidden_channels=4"],
+    "rec_demo_recurrentvarnet": ["model.num_steps=1", "model.recurrent_hidden_channels=4"],
 }
 
 

@@ -15,9 +15,9 @@ def atommic_register_models(register: Callable) -> None:
 
     for cls in (ZeroFilled, UNet, VarNet, CIRIM, RIM):
         register(cls.__name__, cls)
-    from atommic_rec.models import DUNet, MoDL, ProximalGradient, VSNet
+    from atommic_rec.models import DUNet, MoDL, ProximalGradient, RecurrentVarNet, VSNet
 
-    for cls in (MoDL, VSNet, ProximalGradient, DUNet):
+    for cls in (MoDL, VSNet, ProximalGradient, DUNet, RecurrentVarNet):
         register(cls.__name__, cls)
 
 

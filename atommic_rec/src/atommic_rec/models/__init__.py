@@ -5,10 +5,11 @@ from atommic_rec.models.cirim import CIRIM, RIM
 from atommic_rec.models.dunet import DUNet
 from atommic_rec.models.modl import MoDL
 from atommic_rec.models.proximal_gradient import ProximalGradient
+from atommic_rec.models.recurrentvarnet import RecurrentVarNet
 from atommic_rec.models.unet import UNet
 from atommic_rec.models.varnet import VarNet
 from atommic_rec.models.vsnet import VSNet
 from atommic_rec.models.zero_filled import ZeroFilled
 
 __all__ = ["CIRIM", "RIM", "ReconstructionModel", "UNet", "VarNet", "ZeroFilled"]
-__all__ += ["DUNet", "MoDL", "ProximalGradient", "VSNet"]
+__all__ += ["DUNet", "MoDL", "ProximalGradient", "RecurrentVarNet", "VSNet"]

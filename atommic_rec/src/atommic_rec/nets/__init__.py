@@ -22,6 +22,7 @@ from atommic_rec.nets.modl import MoDLNet, PositiveScalar, ResidualDenoiser
 from atommic_rec.nets.phase import remove_global_phase
 from atommic_rec.nets.proximal_gradient import ProximalGradientNet
 from atommic_rec.nets.recurrent import ConvGRUCell, ConvNonlinear, IndRNNCell, build_recurrent_cell
+from atommic_rec.nets.recurrentvarnet import RecurrentVarNetNet
 from atommic_rec.nets.rim import RIMBlock
 from atommic_rec.nets.sensitivity import SensitivityNet, center_mask
 from atommic_rec.nets.unet import ConvBlock, NormUnet, Unet, global_phase
@@ -43,6 +44,7 @@ __all__ += [  # REC zoo part B
     "MoDLNet",
     "PositiveScalar",
     "ProximalGradientNet",
+    "RecurrentVarNetNet",
     "ResidualDenoiser",
     "VSNetNet",
     "build_data_consistency",
