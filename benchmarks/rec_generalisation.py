@@ -54,6 +54,7 @@ ROWS = {
     "proximal_gradient": ("rec_demo_proximal_gradient", 700, []),
     "dunet": ("rec_demo_dunet", 700, []),
     "recurrentvarnet": ("rec_demo_recurrentvarnet", 700, []),
+    "jointicnet": ("rec_demo_jointicnet", 700, []),
 }
 
 

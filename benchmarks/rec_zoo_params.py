@@ -71,8 +71,18 @@ def recurrentvarnet():
         "initializer_dilations": [1, 1, 2, 4], "initializer_multiscale": 1}
 
 
+def jointicnet():
+    """JointICNet: 2 iterations; k-space, image and sensitivity NormUnets of 16 channels."""
+    unet = {"num_filters": 16, "num_pool_layers": 2, "dropout_probability": 0.0,
+            "padding_size": 11, "normalize": True}
+    cfg = {"num_iter": 2, "sens_unet_mask_center": True}
+    for prefix in ("kspace_unet", "imspace_unet", "sens_unet"):
+        cfg.update({f"{prefix}_{k}": v for k, v in unet.items()})
+    return "rec_jointicnet", f"{NN}.jointicnet:JointICNet", cfg
+
+
 MODELS = {"MoDL": modl, "VSNet": vsnet, "ProximalGradient": proximal_gradient, "DUNet": dunet,
-          "RecurrentVarNet": recurrentvarnet}
+          "RecurrentVarNet": recurrentvarnet, "JointICNet": jointicnet}
 
 
 def count_atommic(name: str) -> int:

@@ -15,9 +15,16 @@ def atommic_register_models(register: Callable) -> None:
 
     for cls in (ZeroFilled, UNet, VarNet, CIRIM, RIM):
         register(cls.__name__, cls)
-    from atommic_rec.models import DUNet, MoDL, ProximalGradient, RecurrentVarNet, VSNet
+    from atommic_rec.models import (
+        DUNet,
+        JointICNet,
+        MoDL,
+        ProximalGradient,
+        RecurrentVarNet,
+        VSNet,
+    )
 
-    for cls in (MoDL, VSNet, ProximalGradient, DUNet, RecurrentVarNet):
+    for cls in (MoDL, VSNet, ProximalGradient, DUNet, RecurrentVarNet, JointICNet):
         register(cls.__name__, cls)
 
 

@@ -3,6 +3,7 @@
 from atommic_rec.models.base import ReconstructionModel
 from atommic_rec.models.cirim import CIRIM, RIM
 from atommic_rec.models.dunet import DUNet
+from atommic_rec.models.jointicnet import JointICNet
 from atommic_rec.models.modl import MoDL
 from atommic_rec.models.proximal_gradient import ProximalGradient
 from atommic_rec.models.recurrentvarnet import RecurrentVarNet
@@ -12,4 +13,4 @@ from atommic_rec.models.vsnet import VSNet
 from atommic_rec.models.zero_filled import ZeroFilled
 
 __all__ = ["CIRIM", "RIM", "ReconstructionModel", "UNet", "VarNet", "ZeroFilled"]
-__all__ += ["DUNet", "MoDL", "ProximalGradient", "RecurrentVarNet", "VSNet"]
+__all__ += ["DUNet", "JointICNet", "MoDL", "ProximalGradient", "RecurrentVarNet", "VSNet"]

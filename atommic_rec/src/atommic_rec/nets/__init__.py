@@ -18,6 +18,7 @@ from atommic_rec.nets.consistency import (
 from atommic_rec.nets.conv import ConvStack
 from atommic_rec.nets.didn import DIDN
 from atommic_rec.nets.dunet import DUNetNet, build_data_consistency
+from atommic_rec.nets.jointicnet import JointICNetNet, sensitivity_gradient
 from atommic_rec.nets.modl import MoDLNet, PositiveScalar, ResidualDenoiser
 from atommic_rec.nets.phase import remove_global_phase
 from atommic_rec.nets.proximal_gradient import ProximalGradientNet
@@ -41,6 +42,7 @@ __all__ += [  # REC zoo part B
     "ConvStack",
     "DUNetNet",
     "ImageUnrolledNet",
+    "JointICNetNet",
     "MoDLNet",
     "PositiveScalar",
     "ProximalGradientNet",
@@ -51,6 +53,7 @@ __all__ += [  # REC zoo part B
     "conjugate_gradient",
     "remove_global_phase",
     "sense_normal_operator",
+    "sensitivity_gradient",
     "solve_regularised_sense",
     "variable_splitting_step",
 ]
