@@ -60,6 +60,13 @@ ROWS = {
     "lpdnet": ("rec_demo_lpdnet", 700, []),
     "xpdnet": ("rec_demo_xpdnet", 700, []),
     "multidomainnet": ("rec_demo_multidomainnet", 700, []),
+    # REC zoo part B: the VarNet budget
+    "modl": ("rec_demo_modl", 700, []),
+    "vsnet": ("rec_demo_vsnet", 700, []),
+    "proximal_gradient": ("rec_demo_proximal_gradient", 700, []),
+    "dunet": ("rec_demo_dunet", 700, []),
+    "recurrentvarnet": ("rec_demo_recurrentvarnet", 700, []),
+    "jointicnet": ("rec_demo_jointicnet", 700, []),
 }
 
 

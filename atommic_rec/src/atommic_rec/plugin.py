@@ -22,6 +22,12 @@ def atommic_register_models(register: Callable) -> None:
     register("LPDNet", "atommic_rec.models:LPDNet")
     register("MultiDomainNet", "atommic_rec.models:MultiDomainNet")
     register("XPDNet", "atommic_rec.models:XPDNet")
+    register("MoDL", "atommic_rec.models:MoDL")
+    register("VSNet", "atommic_rec.models:VSNet")
+    register("ProximalGradient", "atommic_rec.models:ProximalGradient")
+    register("DUNet", "atommic_rec.models:DUNet")
+    register("RecurrentVarNet", "atommic_rec.models:RecurrentVarNet")
+    register("JointICNet", "atommic_rec.models:JointICNet")
 
 
 @hookimpl
