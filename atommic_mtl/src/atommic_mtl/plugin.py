@@ -10,11 +10,9 @@ from atommic_core import hookimpl
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the six multitask models (imported here: torch loads only when needed)."""
-    from atommic_mtl.models import MODELS
-
-    for name, cls in MODELS.items():
-        register(name, cls)
+    """Register the six multitask models as lazy references (imported on first use)."""
+    for name in ("IDSLR", "IDSLRUNet", "MTLRS", "RecSegUNet", "SegNet", "SERANet"):
+        register(name, f"atommic_mtl.models:{name}")
 
 
 @hookimpl

@@ -10,11 +10,11 @@ from atommic_core import hookimpl
 
 @hookimpl
 def atommic_register_models(register: Callable) -> None:
-    """Register the quantitative models (imported here: torch loads only when needed)."""
-    from atommic_qi.models import qCIRIM, qRIM, qVarNet, qZeroFilled
-
-    for cls in (qZeroFilled, qRIM, qCIRIM, qVarNet):
-        register(cls.__name__, cls)
+    """Register the quantitative models as lazy references (imported on first use)."""
+    register("qZeroFilled", "atommic_qi.models:qZeroFilled")
+    register("qRIM", "atommic_qi.models:qRIM")
+    register("qCIRIM", "atommic_qi.models:qCIRIM")
+    register("qVarNet", "atommic_qi.models:qVarNet")
 
 
 @hookimpl
