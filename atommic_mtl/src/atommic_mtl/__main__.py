@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from atommic_core.cli.subcommands import dispatch
+
 
 def _make_demo_data(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
@@ -40,19 +42,15 @@ def _demo(argv: Sequence[str]) -> int:
     return int(main(list(argv)) or 0)
 
 
-COMMANDS = {"make-demo-data": _make_demo_data, "demo": _demo}
+COMMANDS = {
+    "make-demo-data": ("OUT", "write joint k-space + segmentation demo data", _make_demo_data),
+    "demo": ("", "MTLRS vs VarNet -> U-Net at equal training time", _demo),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch a subcommand; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS:
-        print("usage: python -m atommic_mtl {make-demo-data,demo} ...\n"
-              "  make-demo-data OUT   write joint k-space + segmentation demo data\n"
-              "  demo                 MTLRS vs VarNet -> U-Net at equal training time",
-              file=sys.stderr)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
-    return COMMANDS[argv[0]](argv[1:])
+    return dispatch("python -m atommic_mtl", COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from atommic_core.cli.subcommands import dispatch
+
 
 def _make_demo_data(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
@@ -41,19 +43,15 @@ def _demo(argv: Sequence[str]) -> int:
     return int(main(list(argv)) or 0)
 
 
-COMMANDS = {"make-demo-data": _make_demo_data, "demo": _demo}
+COMMANDS = {
+    "make-demo-data": ("OUT", "write simulated multi-echo GRE demo data", _make_demo_data),
+    "demo": ("", "train the demo qCIRIM and compare it with qZeroFilled", _demo),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch a subcommand; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS:
-        print("usage: python -m atommic_qi {make-demo-data,demo} ...\n"
-              "  make-demo-data OUT   write simulated multi-echo GRE demo data\n"
-              "  demo                 train the demo qCIRIM and compare it with qZeroFilled",
-              file=sys.stderr)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
-    return COMMANDS[argv[0]](argv[1:])
+    return dispatch("python -m atommic_qi", COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from atommic_core.cli.subcommands import dispatch
+
 
 def _make_demo_data(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
@@ -76,20 +78,16 @@ def _convert(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"make-demo-data": _make_demo_data, "demo": _demo, "convert": _convert}
+COMMANDS = {
+    "make-demo-data": ("OUT", "write simulated fastMRI-format demo data", _make_demo_data),
+    "demo": ("", "train and evaluate the demo VarNet", _demo),
+    "convert": ("ismrmrd IN.h5 OUT_DIR", "ISMRMRD raw data to the fastMRI layout", _convert),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch a subcommand; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in COMMANDS:
-        print("usage: python -m atommic_rec {make-demo-data,demo,convert} ...\n"
-              "  make-demo-data OUT   write simulated fastMRI-format demo data\n"
-              "  demo                 train and evaluate the demo VarNet\n"
-              "  convert ismrmrd IN.h5 OUT_DIR   ISMRMRD raw data to the fastMRI layout",
-              file=sys.stderr)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
-    return COMMANDS[argv[0]](argv[1:])
+    return dispatch("python -m atommic_rec", COMMANDS, argv)
 
 
 if __name__ == "__main__":
