@@ -116,3 +116,45 @@ def test_rim_checkpointing_keeps_parameter_count_and_layout_of_weights():
     fast, plain = CIRIMNet(5, time_steps=8), CIRIMNet(5, time_steps=8, channels_last=False)
     assert sum(p.numel() for p in fast.parameters()) == 264_960
     assert list(fast.state_dict()) == list(plain.state_dict())
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("fmt", [torch.channels_last, torch.contiguous_format])
+def test_padded_conv_keeps_only_the_unpadded_input_for_backward(bias, fmt):
+    torch.manual_seed(0)
+    layer = ConvNonlinear(3, 4, 3, dilation=2, bias=bias, relu=False).double()
+    layer = layer.to(memory_format=fmt)
+    x = torch.randn(2, 3, 7, 9, dtype=torch.double).contiguous(memory_format=fmt)
+    x.requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.shape) or t,
+                                                  lambda t: t):
+        out = layer(x)
+    assert sorted(saved) == sorted([x.shape, layer.conv.weight.shape])  # no padded copy
+    g = torch.randn_like(out)
+    out.backward(g)
+    ref_layer, x_ref = copy.deepcopy(layer), x.detach().clone().requires_grad_()
+    ref = F.conv2d(F.pad(x_ref, [2] * 4, mode="replicate"), ref_layer.conv.weight,
+                   ref_layer.conv.bias, dilation=2)
+    ref.backward(g)
+    assert torch.allclose(out, ref)
+    for a, b in zip(_grads(layer, x), _grads(ref_layer, x_ref), strict=True):
+        assert torch.allclose(a, b)
+
+
+def test_cirim_recomputes_cascades_by_default():
+    net = CIRIM(SMALL_CIRIM).net
+    assert net.checkpoint_cascades and not net.cascades[0].checkpointing
+
+
+def test_memory_efficient_mode_fixes_the_glibc_mmap_threshold(monkeypatch):
+    from atommic_rec.nets import _memory
+
+    if _memory._libc() is None:
+        pytest.skip("needs glibc")
+    for env, expected in (({"MALLOC_MMAP_THRESHOLD_": "65536"}, False), ({}, True)):
+        monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        _memory._fix_mmap_threshold.cache_clear()
+        assert _memory._fix_mmap_threshold() is expected

@@ -36,10 +36,10 @@ class CIRIM(ReconstructionModel):
     ``recurrent_bias``, ``sigma`` (1.0, > 0: the likelihood gradient is divided by
     ``sigma^2``), ``memory_efficient`` (True: recompute in the backward pass instead of storing
     activations; False = ``recompute: none``), ``recompute`` (what is recomputed when
-    ``memory_efficient``: ``cascades+steps`` (default: each cascade and each time step, the
-    least memory, about two extra forwards), ``cascades`` (one cascade's activations are
-    stored at a time: about one extra forward, more memory), ``steps`` or ``none``; measured
-    costs in docs/rec_models.md),
+    ``memory_efficient``: ``cascades`` (default: one cascade's activations are stored at a
+    time, about one extra forward), ``cascades+steps`` (each cascade and each time step: a
+    little less memory, about two extra forwards), ``steps`` or ``none``; measured costs in
+    docs/rec_models.md),
     ``phase_equivariant`` (False: exact equivariance to a global phase of the data, see
     :class:`~atommic_rec.nets.CIRIMNet`).
     The loss weighs every time step of every cascade (``intermediate_loss_weighting``;
@@ -59,7 +59,7 @@ class CIRIM(ReconstructionModel):
             raise ValueError(f"{type(self).__name__}: expected model.sigma > 0 (the noise "
                              f"standard deviation of the likelihood); found {self.sigma}")
         efficient = bool(c.get("memory_efficient", True))
-        mode = str(c.get("recompute", "cascades+steps")) if efficient else "none"
+        mode = str(c.get("recompute", "cascades")) if efficient else "none"
         if mode not in RECOMPUTE:
             raise ValueError(f"{type(self).__name__}: expected model.recompute in "
                              f"{', '.join(RECOMPUTE)}; found {mode!r}")

@@ -9,6 +9,40 @@ from torch import nn
 __all__ = ["ConvGRUCell", "ConvNonlinear", "IndRNNCell", "build_recurrent_cell"]
 
 
+class _ReplicatePadConv2d(torch.autograd.Function):
+    """Replicate-pad then convolve, keeping the *unpadded* input for the backward pass.
+
+    ``conv2d(pad(x))`` through autograd keeps the padded copy of ``x`` alive until the
+    backward pass; in a RIM that is one extra activation-sized buffer per convolution and time
+    step (a third of the stored activations), while ``x`` itself is kept anyway (it is a cell's
+    output). Here the padding is redone in the backward pass (a copy, far cheaper than the
+    convolution), so only ``x`` and the weight are stored. Same values and gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, pad: int, dilation: int):
+        ctx.save_for_backward(x, weight)
+        ctx.pad, ctx.dilation, ctx.has_bias = pad, dilation, bias is not None
+        return F.conv2d(F.pad(x, [pad] * 4, mode="replicate"), weight, bias, dilation=dilation)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        # under autocast the convolution ran in a lower precision (the gradient's dtype)
+        x_low = x.to(grad.dtype)  # no copy without autocast
+        padded = F.pad(x_low, [ctx.pad] * 4, mode="replicate")
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_padded, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad, padded, weight.to(grad.dtype), [weight.shape[0]] if ctx.has_bias else None,
+            [1, 1], [0, 0], [ctx.dilation] * 2, False, [0, 0], 1,
+            [need_x, need_w, need_b and ctx.has_bias])
+        grad_x = (torch.ops.aten.replication_pad2d_backward(grad_padded, x_low, [ctx.pad] * 4)
+                  .to(x.dtype) if need_x else None)
+        return (grad_x, grad_w.to(weight.dtype) if need_w else None,
+                grad_b.to(weight.dtype) if grad_b is not None else None, None, None)
+
+
 class ConvNonlinear(nn.Module):
     """A 2D convolution with replication padding ("same" size) and an optional ReLU.
 
@@ -34,8 +68,10 @@ class ConvNonlinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[N, in_chans, H, W] -> [N, out_chans, H, W]."""
         if self.pad:
-            x = F.pad(x, [self.pad] * 4, mode="replicate")
-        x = self.conv(x)
+            x = _ReplicatePadConv2d.apply(x, self.conv.weight, self.conv.bias, self.pad,
+                                          self.conv.dilation[0])
+        else:
+            x = self.conv(x)
         # in place: a convolution does not keep its output for the backward pass
         return x.relu_() if self.relu else x
 
