@@ -340,7 +340,8 @@ def table(a, rows: list[dict]) -> str:
         if mark:
             notes.append(f"{r['model']}: ATOMMIC 1.0.1 ran, but {r['atommic_defect']}"
                          f"{ATOMMIC_DEFECTS.get(r['model'], '')}; its times are those of the "
-                         "same operations, its result is unusable.")
+                         "same operations (possibly slowed by subnormal arithmetic), its "
+                         "result is unusable; left out of the median ratios.")
         lines.append(
             f"| {r['model']}{mark} | {r['params_atommic']:,} | {r['params_ours']:,} "
             f"| {r['step_atommic']:.4g} | {r['step_ours']:.4g} | {r['step_ratio']:.2f} "
@@ -352,19 +353,22 @@ def table(a, rows: list[dict]) -> str:
             notes.append(f"{r['model']}: parameter counts differ")
         if r["differ"]:
             notes.append(f"{r['model']}: sides differ in {', '.join(r['differ'])}")
-    ok = [r for r in rows if "atommic_error" not in r]
+    ok = [r for r in rows if "atommic_error" not in r and not r["atommic_defect"]]
     if ok:
         for key, what in (("step_ratio", "train step"), ("infer_ratio", "inference"),
                           ("rss_ratio", "peak RSS")):
             vals = [r[key] for r in ok]
-            notes.append(f"Median ratio over {len(ok)} model(s), {what}: "
+            notes.append(f"Median ratio over the {len(ok)} model(s) ATOMMIC runs soundly, {what}: "
                          f"{statistics.median(vals):.2f} (range {min(vals):.2f}-{max(vals):.2f})")
     return "\n".join([*lines, "", *notes])
 
 
 def reproduce(a) -> str:
-    return (f"OMP_NUM_THREADS={a.threads} python benchmarks/rec_zoo.py bench --models "
-            f"{','.join(a.models)} {rec_bench.shape_flags(a)} --rounds {a.rounds}")
+    """The command line that reproduces this table (default options left out)."""
+    models = "" if a.models == list(MODELS) else f" --models {','.join(a.models)}"
+    seed = f" --seed {a.seed}" if a.seed else ""
+    return (f"OMP_NUM_THREADS={a.threads} python benchmarks/rec_zoo.py bench{models} "
+            f"{rec_bench.shape_flags(a)} --rounds {a.rounds}{seed}")
 
 
 def _write(path: Path, text: str) -> None:
