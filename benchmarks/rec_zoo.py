@@ -262,8 +262,8 @@ def measure_one(a) -> dict:
     timing = rec_bench.measure(model, estimate, target, a)
     if not timing["finite"] and a.side == "ours":
         raise FloatingPointError(f"{a.model}: non-finite loss or output")
-    # ATOMMIC's non-finite results are timed all the same (NaN costs what numbers cost) and
-    # flagged: the same operations ran, the result is unusable
+    # ATOMMIC's non-finite results are timed all the same and flagged: the same operations
+    # ran (subnormals on the way to NaN may slow them), the result is unusable
     flag = {} if timing["finite"] else {"defect": "non-finite loss or output"}
     return rec_bench.record(a, toolkit, a.model, d, base_rss, timing, **flag)
 
