@@ -116,33 +116,45 @@ def build_model(a):
     return cls({**fft, **cfg}), cfg
 
 
-def bench_model(a):
+def baseline_data(a) -> dict:
+    """The baseline's seeded ``make_data`` tensors (ATOMMIC layout), identical on both sides."""
+    if str(BASELINE) not in sys.path:
+        sys.path.insert(0, str(BASELINE))
+    from step_bench import make_data
+
+    return make_data(a.batch, a.coils, a.height, a.width, a.seed, a.dtype)
+
+
+def measure(model, estimate, target, a) -> dict:
+    """Time the fair training step and inference of ``model`` (the rules in the module doc).
+
+    One code path for every toolkit and model, so that only the models differ: step =
+    zero_grad, forward, L1 on stacked real/imag of the final estimate, backward, Adam step;
+    inference = eval + no_grad forward; ``a.warmup`` untimed then ``a.steps`` timed each.
+
+    Args:
+        model: The module to time (its trainable parameters are optimised).
+        estimate: Runs one forward and returns the final estimate as stacked real/imag, in
+            the layout of ``target``.
+        target: Target image, stacked real/imag [B, H, W, 2].
+        a: Options with ``warmup``, ``steps``, ``lr``.
+
+    Returns:
+        Timing medians/mins (s), ``peak_rss_gb``, ``params``, first/last loss and ``finite``
+        (whether every loss and the last inference output were finite).
+    """
     import numpy as np
     import torch
 
-    sys.path.insert(0, str(BASELINE))
-    from step_bench import make_data
-
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    d = make_data(a.batch, a.coils, a.height, a.width, a.seed, a.dtype)
-    batch = to_ours(d)
-    target = torch.view_as_real(batch.pop("target"))
-    base_rss = rss_now_gb()
-    torch.manual_seed(a.seed)
-    model, cfg = build_model(a)
-    torch.set_num_threads(a.threads)
     params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr) if params else None
-
-    def loss_of(out):
-        return (torch.view_as_real(out) - target).abs().mean()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(trainable, lr=a.lr) if trainable else None
 
     def step():
         t0 = time.perf_counter()
         if opt is not None:
             opt.zero_grad(set_to_none=True)
-        loss = loss_of(model.reconstruct(batch)[-1])
+        loss = (estimate() - target).abs().mean()
         if opt is not None:
             loss.backward()
             opt.step()
@@ -160,34 +172,64 @@ def bench_model(a):
     with torch.no_grad():
         for i in range(a.warmup + a.steps):
             t0 = time.perf_counter()
-            out = model.reconstruct(batch)[-1]
+            out = estimate()
             if i >= a.warmup:
                 infer_t.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"params": params,
+            "step_s_median": round(statistics.median(step_t), 4),
+            "step_s_min": round(min(step_t), 4),
+            "infer_s_median": round(statistics.median(infer_t), 4),
+            "infer_s_min": round(min(infer_t), 4), "peak_rss_gb": round(peak, 3),
+            "loss_first": round(losses[0], 6), "loss_last": round(losses[-1], 6),
+            "finite": bool(np.isfinite(losses).all() and torch.isfinite(out).all())}
+
+
+def record(a, toolkit: str, model: str, data: dict, base_rss: float, timing: dict,
+           **extra) -> dict:
+    """One result line with the keys of the baseline's ``step_bench.py`` (for alternate.py)."""
+    import torch
+
+    return {"toolkit": toolkit, "model": model, "params": timing["params"],
+            "shape": [a.batch, a.coils, a.height, a.width],
+            **{k: v for k, v in timing.items() if k not in ("params", "finite")},
+            "base_rss_gb": round(base_rss, 3), "threads": torch.get_num_threads(),
+            "dtype": a.dtype, "steps": a.steps, "warmup": a.warmup, "seed": a.seed,
+            "sampled_columns": data["sampled_columns"], "torch": torch.__version__, **extra}
+
+
+def bench_model(a):
+    import torch
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    d = baseline_data(a)
+    batch = to_ours(d)
+    target = torch.view_as_real(batch.pop("target"))
+    base_rss = rss_now_gb()
+    torch.manual_seed(a.seed)
+    model, cfg = build_model(a)
+    torch.set_num_threads(a.threads)
+
+    def estimate():
+        return torch.view_as_real(model.reconstruct(batch)[-1])
+
+    timing = measure(model, estimate, target, a)
     flops = None
-    if params:
+    if timing["params"]:
         from torch.utils.flop_counter import FlopCounterMode
 
         model.train()
         with FlopCounterMode(display=False) as counter:
-            loss_of(model.reconstruct(batch)[-1]).backward()
+            (estimate() - target).abs().mean().backward()
         flops = float(counter.get_total_flops())
-    if not all(np.isfinite(losses)) or not torch.isfinite(torch.view_as_real(out)).all():
+    if not timing["finite"]:
         print("non-finite loss or output", file=sys.stderr)
         return 1
     from atommic_rec import __version__
 
-    res = {"toolkit": f"atommic-rec-{__version__}", "model": a.model, "params": params,
-           "shape": [a.batch, a.coils, a.height, a.width],
-           "step_s_median": round(statistics.median(step_t), 4),
-           "step_s_min": round(min(step_t), 4),
-           "infer_s_median": round(statistics.median(infer_t), 4),
-           "infer_s_min": round(min(infer_t), 4), "peak_rss_gb": round(peak, 3),
-           "base_rss_gb": round(base_rss, 3), "threads": torch.get_num_threads(),
-           "dtype": a.dtype, "steps": a.steps, "warmup": a.warmup, "seed": a.seed,
-           "sampled_columns": d["sampled_columns"], "loss_first": round(losses[0], 6),
-           "loss_last": round(losses[-1], 6), "config": cfg, "torch": torch.__version__,
-           "step_gflop": round(flops / 1e9, 3) if flops else None}
+    res = record(a, f"atommic-rec-{__version__}", a.model, d, base_rss, timing, config=cfg,
+                 step_gflop=round(flops / 1e9, 3) if flops else None)
     print(json.dumps(res), flush=True)
     return 0
 
@@ -237,7 +279,8 @@ def bench_floor(a):
     return 0
 
 
-def _last_json(cmd):
+def json_lines(cmd: str) -> list[dict]:
+    """Run a shell command; its JSON stdout lines (exit with its stderr tail if it failed)."""
     p = subprocess.run(cmd, shell=True, capture_output=True, text=True)
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode or not lines:
@@ -245,26 +288,50 @@ def _last_json(cmd):
     return [json.loads(ln) for ln in lines]
 
 
+def shape_flags(a) -> str:
+    """The command-line flags that fix one measurement's shape, threads and step counts."""
+    return (f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads} "
+            f"--steps {a.steps} --warmup {a.warmup}")
+
+
+def alternate(atommic_cmd: str, ours_cmd: str, rounds: int) -> list[dict]:
+    """Both commands in alternating order (A B, B A, ...) via the baseline's alternate.py.
+
+    Returns every run (with ``round`` and ``cmd``: 0 = ATOMMIC, 1 = ours), then the summary.
+    """
+    return json_lines(f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {rounds} "
+                      f"'{atommic_cmd}' '{ours_cmd}'")
+
+
+def compare(b: dict, o: dict) -> dict:
+    """Ours vs ATOMMIC from two summaries (medians of per-run medians): values and ratios."""
+    return {"params_atommic": b["params"], "params_ours": o["params"],
+            "step_atommic": b["step_s_median"], "step_ours": o["step_s_median"],
+            "step_ratio": o["step_s_median"] / b["step_s_median"],
+            "infer_atommic": b["infer_s_median"], "infer_ours": o["infer_s_median"],
+            "infer_ratio": o["infer_s_median"] / b["infer_s_median"],
+            "rss_atommic": b["peak_rss_gb"], "rss_ours": o["peak_rss_gb"],
+            "rss_ratio": o["peak_rss_gb"] / b["peak_rss_gb"]}
+
+
 def suite(a):
     """Alternate ATOMMIC and ours for each model, then write a Markdown table."""
-    venv = a.venv or _last_json_setup()
-    shape = (f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads} "
-             f"--steps {a.steps} --warmup {a.warmup}")
+    venv = a.venv or baseline_venv()
+    shape = shape_flags(a)
     me = f"{sys.executable} {Path(__file__).resolve()}"
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = f"{a.coils}x{a.height}x{a.width}_t{a.threads}"
-    floor = _last_json(f"{me} --model floor --threads {a.threads}")[0]
+    floor = json_lines(f"{me} --model floor --threads {a.threads}")[0]
     rate = max(floor["conv3x3_gflops"], floor["matmul_gflops"]) * 1e9
-    data = _last_json(f"{me} --model data {shape}")
+    data = json_lines(f"{me} --model data {shape}")
     rows, checks, raw = [], [], {"floor": floor, "data": data, "models": {}}
     gflops = {}
     for model in a.models.split(","):
         name, _, flag = model.partition("+")
         base_cmd = f"{venv}/bin/python {BASELINE / 'step_bench.py'} --model {name} {shape}"
         ours_cmd = f"{me} --model {name} {shape}" + (f" --{flag}" if flag else "")
-        results = _last_json(f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {a.rounds} "
-                             f"'{base_cmd}' '{ours_cmd}'")
+        results = alternate(base_cmd, ours_cmd, a.rounds)
         summary = results[-1]["summary"]
         runs = [r for r in results if "round" in r]
         raw["models"][model] = results
@@ -276,16 +343,8 @@ def suite(a):
                           f"{base_runs[0]['loss_first']} vs ours {ours_runs[0]['loss_first']}")
         # the FLOP counter sees through eager code only: a compiled run reuses the eager count
         gflop = gflops.setdefault(name, ours_runs[0].get("step_gflop"))
-        rows.append({
-            "model": model, "params_atommic": b["params"], "params_ours": o["params"],
-            "step_atommic": b["step_s_median"], "step_ours": o["step_s_median"],
-            "step_ratio": o["step_s_median"] / b["step_s_median"],
-            "infer_atommic": b["infer_s_median"], "infer_ours": o["infer_s_median"],
-            "infer_ratio": o["infer_s_median"] / b["infer_s_median"],
-            "rss_atommic": b["peak_rss_gb"], "rss_ours": o["peak_rss_gb"],
-            "rss_ratio": o["peak_rss_gb"] / b["peak_rss_gb"],
-            "floor_s": gflop * 1e9 / rate if gflop else None,
-        })
+        rows.append({"model": model, **compare(b, o),
+                     "floor_s": gflop * 1e9 / rate if gflop else None})
     lines = [f"Shape [1, {a.coils}, {a.height}, {a.width}], {a.threads} thread(s), float32, "
              f"{a.rounds} alternating rounds, medians of per-run medians.",
              f"Compute floor rate: {rate / 1e9:.1f} GFLOP/s (max of conv3x3/matmul).", "",
@@ -312,7 +371,8 @@ def suite(a):
     return 0
 
 
-def _last_json_setup():
+def baseline_venv() -> str:
+    """The ATOMMIC baseline venv (created by the baseline's setup.sh on first use)."""
     p = subprocess.run(["bash", str(BASELINE / "setup.sh")], capture_output=True, text=True)
     if p.returncode:
         raise SystemExit(f"baseline setup failed:\n{p.stderr[-2000:]}")

@@ -34,8 +34,8 @@ TINY = {
     "JointICNet": {"num_iter": 1, "kspace_unet_num_filters": 4, "imspace_unet_num_filters": 4,
                    "sens_unet_num_filters": 4, "step_init": 0.25},
 }
-# ATOMMIC 1.0.1's parameter counts at its reference configs (benchmarks/rec_zoo_params_b.py
-# builds both; benchmarks/results/rec_zoo_params_h9zooB.md records the printout)
+# ATOMMIC 1.0.1's parameter counts at its reference configs (`benchmarks/rec_zoo.py params`
+# builds both; benchmarks/results/rec_zoo_params.md records the printout)
 ATOMMIC_PARAMS = {"MoDL": 407_809, "VSNet": 76_229, "ProximalGradient": 1, "DUNet": 3_279_698,
                   "RecurrentVarNet": 1_796_120, "JointICNet": 349_654}
 CONFIGS = {"MoDL": "rec_modl", "VSNet": "rec_vsnet", "ProximalGradient": "rec_proximal_gradient",
