@@ -254,6 +254,28 @@ def test_multidomainnet_standardizes_each_coil_image():
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize(("name", "extra", "added"), [
+    ("LPDNet", {"zero_init": True}, 4),           # 2 ReZero gates per iteration
+    ("MultiDomainNet", {"residual": True}, 0)])
+def test_short_training_options_start_at_zero_filled_sense_and_learn(name, extra, added):
+    """``zero_init`` (LPDNet) / ``residual`` (MultiDomainNet): the untrained network returns
+    the zero-filled SENSE image ``S^H F^-1 y`` exactly, and a training step moves it."""
+    batch = _batch()
+    plain, model = _model(name), _model(name, **extra)
+    assert sum(p.numel() for p in model.parameters()) == \
+        sum(p.numel() for p in plain.parameters()) + added
+    maps = batch["sensitivity_maps"].numpy()
+    zero_filled = (np.conj(maps) * _ifft(batch["masked_kspace"].numpy())).sum(1)
+    with torch.no_grad():
+        out = model(**_inputs(batch))
+    np.testing.assert_allclose(out.numpy(), zero_filled, atol=1e-5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.training_step(batch, 0).backward()
+    opt.step()
+    with torch.no_grad():
+        assert not torch.allclose(model(**_inputs(batch)), out, atol=1e-4)
+
+
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory):
     from atommic_rec.data.demo_data import make_demo_data

@@ -16,7 +16,8 @@ class MultiDomainNet(ReconstructionModel):
     """A multi-domain U-Net on the coil images, SENSE-combined; no data consistency.
 
     Config (ATOMMIC's key names): ``num_filters`` (64), ``num_pool_layers`` (2),
-    ``dropout_probability`` (0.0), ``standardization`` (True). ATOMMIC's reference (64, 2,
+    ``dropout_probability`` (0.0), ``standardization`` (True), ``residual`` (False: as ATOMMIC;
+    True: correct the zero-filled coil images, starting at zero-filled SENSE). ATOMMIC's reference (64, 2,
     standardization) gives 1,862,018 parameters here too.
     """
 
@@ -26,7 +27,8 @@ class MultiDomainNet(ReconstructionModel):
         self.net = MultiDomainNetNet(
             num_filters=int(c.get("num_filters", 64)), num_pools=int(c.get("num_pool_layers", 2)),
             drop_prob=float(c.get("dropout_probability", 0.0)),
-            standardization=bool(c.get("standardization", True)), fft_kw=self.fft_kw)
+            standardization=bool(c.get("standardization", True)), fft_kw=self.fft_kw,
+            residual=bool(c.get("residual", False)))
 
     def reconstruct(self, batch: dict[str, Any]) -> list[torch.Tensor]:
         """``[x]`` the SENSE-combined network output."""

@@ -36,8 +36,9 @@ def build_lpdnet(num_iter: int = 5, num_primal: int = 5, num_dual: int = 5,
             builds them (its reference parameter count); the paper trains one pair per
             iteration.
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
-        zero_init: Zero the last convolution of every NormUnet (each update then starts at
-            the input mean).
+        zero_init: Start every update at exactly zero (learned ReZero gates, see
+            :class:`~atommic_rec.nets.primal_dual.PrimalDualNet`), so training starts from the
+            zero-filled SENSE image (for short trainings; adds ``2 * num_iter`` parameters).
 
     Returns:
         The network: ``net(masked_kspace, sensitivity_maps, mask)`` -> complex64 [B, H, W].
@@ -50,9 +51,10 @@ def build_lpdnet(num_iter: int = 5, num_primal: int = 5, num_dual: int = 5,
         torch.Size([1, 8, 8])
     """
     nets = 1 if share_weights else num_iter
-    primal = [NormUnet(primal_chans, primal_pools, zero_init=zero_init, in_chans=num_primal + 1,
+    # zeroing the NormUnets' last convolution would not do: they would output the input mean
+    primal = [NormUnet(primal_chans, primal_pools, in_chans=num_primal + 1,
                        out_chans=num_primal) for _ in range(nets)]
-    dual = [NormUnet(dual_chans, dual_pools, zero_init=zero_init, in_chans=num_dual + 2,
+    dual = [NormUnet(dual_chans, dual_pools, in_chans=num_dual + 2,
                      out_chans=num_dual) for _ in range(nets)]
     return PrimalDualNet(primal, dual, num_iter, num_primal, num_dual, cross_all=False,
-                         fft_kw=fft_kw)
+                         fft_kw=fft_kw, gated=zero_init)

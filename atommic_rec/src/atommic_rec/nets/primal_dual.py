@@ -44,11 +44,15 @@ class PrimalDualNet(nn.Module):
         num_dual: D (1 without dual networks).
         cross_all: Feed all primal (dual) channels through ``A`` (``A^H``).
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
+        gated: Scale each update by a learned scalar that starts at zero (ReZero; Bachlechner
+            et al., arXiv:2003.04887): ``f <- f + g_i Lambda_i(...)``, likewise ``h``. The
+            network then starts exactly at the zero-filled SENSE image ``A^H y`` and learns
+            how far to move from it; 2 parameters per iteration (not in ATOMMIC).
     """
 
     def __init__(self, primal_nets: Sequence[nn.Module], dual_nets: Sequence[nn.Module] | None,
                  num_iter: int, num_primal: int, num_dual: int, cross_all: bool = False,
-                 fft_kw: dict[str, Any] | None = None) -> None:
+                 fft_kw: dict[str, Any] | None = None, gated: bool = False) -> None:
         super().__init__()
         if num_iter < 1 or num_primal < 1 or num_dual < 1:
             raise ValueError(f"PrimalDualNet: expected num_iter, num_primal and num_dual >= 1, "
@@ -61,6 +65,11 @@ class PrimalDualNet(nn.Module):
         self.num_iter, self.num_primal, self.num_dual = int(num_iter), num_primal, num_dual
         self.cross_all = cross_all
         self.fft_kw = dict(fft_kw or {})
+        # [primal, dual] update scale per iteration
+        self.gates = nn.Parameter(torch.zeros(self.num_iter, 2)) if gated else None
+
+    def _gate(self, update: torch.Tensor, i: int, which: int) -> torch.Tensor:
+        return update if self.gates is None else update * self.gates[i, which]
 
     def _net(self, nets: nn.ModuleList, i: int) -> nn.Module:
         return nets[i % len(nets)]
@@ -99,8 +108,8 @@ class PrimalDualNet(nn.Module):
                 b, k, c, h, w = inputs.shape
                 per_coil = inputs.transpose(1, 2).reshape(b * c, k, h, w)
                 update = self._net(self.dual_nets, i)(per_coil)
-                dual = dual + update.reshape(b, c, -1, h, w).transpose(1, 2)
+                dual = dual + self._gate(update.reshape(b, c, -1, h, w).transpose(1, 2), i, 1)
             h_adj = dual if self.cross_all else dual[:, :1]
             inputs = torch.cat([primal, adjoint_op(h_adj)], dim=1)
-            primal = primal + self._net(self.primal_nets, i)(inputs)
+            primal = primal + self._gate(self._net(self.primal_nets, i)(inputs), i, 0)
         return primal[:, 0]
