@@ -97,8 +97,8 @@ class MultiDomainNetNet(nn.Module):
     """
 
     def __init__(self, num_filters: int = 64, num_pools: int = 2, drop_prob: float = 0.0,
-                 standardization: bool = True, fft_kw: dict[str, Any] | None = None,
-                 residual: bool = False) -> None:
+                 standardization: bool = True, residual: bool = False,
+                 fft_kw: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.fft_kw = dict(fft_kw or {})
         layer = partial(MultiDomainConv2d, fft_kw=self.fft_kw)
