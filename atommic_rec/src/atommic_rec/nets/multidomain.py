@@ -83,9 +83,10 @@ class MultiDomainNetNet(nn.Module):
         num_pools: U-Net pooling levels.
         drop_prob: Dropout probability.
         standardization: Feed ``[x, u_c - S_c x]`` instead of ``u_c``.
-        residual: Predict a correction of the coil images, ``sum_c conj(S_c) (u_c + R_c)``,
-            with ``R``'s last layer starting at zero, so the network starts at the zero-filled
-            SENSE image (not in ATOMMIC, whose U-Net must learn the image scale from scratch:
+        residual: Predict a correction of the coil images, ``sum_c conj(S_c) (u_c + s R_c)``,
+            ``R`` seeing its input divided by ``s`` (the input's standard deviation per sample,
+            so the network is blind to the data's scale) and its last layer starting at zero,
+            so the network starts at the zero-filled SENSE image (not in ATOMMIC, whose U-Net must learn the image scale from scratch:
             after 700 demo steps that version still scored below zero-filled).
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
 
@@ -130,7 +131,15 @@ class MultiDomainNetNet(nn.Module):
             stack = torch.stack([combined.unsqueeze(1).expand_as(coils), residual], dim=2)
         else:
             stack = coils.unsqueeze(2)
-        out = self.unet(complex_to_channels(stack.flatten(0, 1)).flatten(1, 2))
+        x = complex_to_channels(stack.flatten(0, 1)).flatten(1, 2)  # [B*C, channels, H, W]
+        scale = None
+        if self.residual:
+            scale = x.unflatten(0, coils.shape[:2]).std(dim=(1, 2, 3, 4), keepdim=True) + 1e-12
+            scale = scale.expand(-1, coils.shape[1], -1, -1, -1).flatten(0, 1)
+            x = x / scale
+        out = self.unet(x)
+        if scale is not None:
+            out = out * scale
         out = channels_to_complex(out.float().contiguous()).view_as(coils)
         if self.residual:
             out = coils + out
