@@ -147,11 +147,18 @@ def test_cirim_recomputes_cascades_by_default():
     assert net.checkpoint_cascades and not net.cascades[0].checkpointing
 
 
-def test_memory_efficient_mode_fixes_the_glibc_mmap_threshold(monkeypatch):
+def test_least_memory_modes_fix_the_glibc_mmap_threshold(monkeypatch):
     from atommic_rec.nets import _memory
 
     if _memory._libc() is None:
         pytest.skip("needs glibc")
+    calls = []
+    monkeypatch.setattr(_memory, "_fix_mmap_threshold", lambda: calls.append(1))
+    _memory.release_cpu_memory(torch.zeros(1))
+    assert not calls  # the faster modes keep glibc's default
+    _memory.release_cpu_memory(torch.zeros(1), least_memory=True)
+    assert calls == [1]
+    monkeypatch.undo()
     for env, expected in (({"MALLOC_MMAP_THRESHOLD_": "65536"}, False), ({}, True)):
         monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
         for k, v in env.items():

@@ -46,15 +46,16 @@ def _fix_mmap_threshold() -> bool:
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
-def release_cpu_memory(tensor: torch.Tensor) -> None:
+def release_cpu_memory(tensor: torch.Tensor, least_memory: bool = False) -> None:
     """Trim the glibc heap if ``tensor`` lives on the CPU (cheap: one ``madvise`` pass).
-
-    The first call also fixes glibc's mmap threshold (see the module docstring).
 
     Args:
         tensor: Any tensor of the computation (only its device is used).
+        least_memory: Also fix glibc's mmap threshold (once per process; slower steps, see
+            the module docstring).
     """
     libc = _libc() if tensor.device.type == "cpu" else None
     if libc is not None:
-        _fix_mmap_threshold()
+        if least_memory:
+            _fix_mmap_threshold()
         libc.malloc_trim(0)

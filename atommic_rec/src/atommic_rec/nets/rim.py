@@ -128,7 +128,7 @@ class RIMBlock(nn.Module):
         update = channels_to_complex(update)
         out = (at_least_complex64(image) + update, *new_hidden)
         if self.checkpointing:
-            release_cpu_memory(update)
+            release_cpu_memory(update, least_memory=True)
         return out
 
     def forward(self, image: torch.Tensor, masked_kspace: torch.Tensor,
