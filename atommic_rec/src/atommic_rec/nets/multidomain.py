@@ -86,8 +86,9 @@ class MultiDomainNetNet(nn.Module):
         residual: Predict a correction of the coil images, ``sum_c conj(S_c) (u_c + s R_c)``,
             ``R`` seeing its input divided by ``s`` (the input's standard deviation per sample,
             so the network is blind to the data's scale) and its last layer starting at zero,
-            so the network starts at the zero-filled SENSE image (not in ATOMMIC, whose U-Net must learn the image scale from scratch:
-            after 700 demo steps that version still scored below zero-filled).
+            so the network starts at the zero-filled SENSE image (not in ATOMMIC, whose U-Net
+            must learn the image scale from scratch: after 700 demo steps that version still
+            scored below zero-filled).
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
 
     Example:
