@@ -133,15 +133,13 @@ class MultiDomainNetNet(nn.Module):
         else:
             stack = coils.unsqueeze(2)
         x = complex_to_channels(stack.flatten(0, 1)).flatten(1, 2)  # [B*C, channels, H, W]
-        scale = None
-        if self.residual:
-            scale = x.unflatten(0, coils.shape[:2]).std(dim=(1, 2, 3, 4), keepdim=True) + 1e-12
-            scale = scale.expand(-1, coils.shape[1], -1, -1, -1).flatten(0, 1)
-            x = x / scale
-        out = self.unet(x)
-        if scale is not None:
-            out = out * scale
-        out = channels_to_complex(out.float().contiguous()).view_as(coils)
-        if self.residual:
-            out = coils + out
-        return sense_reduce(out, sensitivity_maps)
+        if not self.residual:
+            out = self.unet(x)
+            return sense_reduce(channels_to_complex(out.float().contiguous()).view_as(coils),
+                                sensitivity_maps)
+        # one scale per sample (over its coils and channels), so R never sees the data's scale
+        scale = x.unflatten(0, coils.shape[:2]).std(dim=(1, 2, 3, 4), keepdim=True) + 1e-12
+        scale = scale.expand(-1, coils.shape[1], -1, -1, -1).flatten(0, 1)
+        out = self.unet(x / scale) * scale
+        correction = channels_to_complex(out.float().contiguous()).view_as(coils)
+        return sense_reduce(coils + correction, sensitivity_maps)
