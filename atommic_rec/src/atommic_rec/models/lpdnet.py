@@ -23,9 +23,9 @@ class LPDNet(ReconstructionModel):
     ``primal_unet_num_filters`` (16), ``primal_unet_num_pool_layers`` (2),
     ``dual_unet_num_filters`` (16), ``dual_unet_num_pool_layers`` (2), ``share_weights``
     (False: one network pair per iteration as in the paper; True: one pair for all, as
-    ATOMMIC), ``zero_init`` (False; True: every update is scaled by a learned gate starting at
-    zero, so training starts at zero-filled SENSE). ATOMMIC's reference (5, 5, 5, 16/2, 16/2, shared) gives
-    236,532 parameters here too.
+    ATOMMIC), ``zero_init`` (False; True: every update is scaled by a learned gate
+    starting at zero, so training starts at zero-filled SENSE). ATOMMIC's reference
+    (5, 5, 5, 16/2, 16/2, shared) gives 236,532 parameters here too.
     """
 
     def build_networks(self) -> None:
