@@ -256,12 +256,14 @@ def test_multidomainnet_standardizes_each_coil_image():
 
 @pytest.mark.parametrize(("name", "extra", "added"), [
     ("LPDNet", {"zero_init": True}, 4),           # 2 ReZero gates per iteration
-    ("MultiDomainNet", {"residual": True}, 0)])
+    ("MultiDomainNet", {"residual": True}, 0),
+    ("MultiDomainNet", {"residual": True, "standardization": False}, 0)])
 def test_short_training_options_start_at_zero_filled_sense_and_learn(name, extra, added):
     """``zero_init`` (LPDNet) / ``residual`` (MultiDomainNet): the untrained network returns
     the zero-filled SENSE image ``S^H F^-1 y`` exactly, and a training step moves it."""
     batch = _batch()
-    plain, model = _model(name), _model(name, **extra)
+    plain = _model(name, **{k: v for k, v in extra.items() if k == "standardization"})
+    model = _model(name, **extra)
     assert sum(p.numel() for p in model.parameters()) == \
         sum(p.numel() for p in plain.parameters()) + added
     maps = batch["sensitivity_maps"].numpy()
@@ -274,6 +276,33 @@ def test_short_training_options_start_at_zero_filled_sense_and_learn(name, extra
     opt.step()
     with torch.no_grad():
         assert not torch.allclose(model(**_inputs(batch)), out, atol=1e-4)
+
+
+def test_demo_multidomainnet_corrects_each_coil_image_seen_as_is():
+    """The demo config's MultiDomainNet (the one that beats zero-filled on held-out data,
+    BENCHMARKS.md) feeds every coil image ``u_c = F^-1 y_c`` itself to the U-Net, scaled by
+    one factor per sample, and adds the U-Net's output to it."""
+    from omegaconf import OmegaConf
+
+    from atommic_core.cli.config import compose_config
+
+    cfg = OmegaConf.to_container(compose_config(None, "rec_demo_multidomainnet", []).model)
+    cfg.update(TINY["MultiDomainNet"][1])
+    torch.manual_seed(0)
+    model = models["MultiDomainNet"](cfg)
+    seen = []
+    model.net.unet.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    batch = _batch()
+    with torch.no_grad():
+        out = model(**_inputs(batch))
+    coils = _ifft(batch["masked_kspace"].numpy())
+    got = _pairs_to_complex(seen[0].numpy()).reshape(coils.shape)
+    axes = tuple(range(1, coils.ndim))
+    scale = (np.conj(got) * coils).sum(axes) / (np.abs(got) ** 2).sum(axes)  # per sample
+    np.testing.assert_allclose(got * scale.reshape(-1, *[1] * len(axes)), coils, atol=1e-5)
+    assert np.allclose(scale.imag, 0) and not np.allclose(scale, 1)
+    zero_filled = (np.conj(batch["sensitivity_maps"].numpy()) * coils).sum(1)
+    np.testing.assert_allclose(out.numpy(), zero_filled, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ class MultiDomainNet(ReconstructionModel):
 
     Config (ATOMMIC's key names): ``num_filters`` (64), ``num_pool_layers`` (2),
     ``dropout_probability`` (0.0), ``standardization`` (True), ``residual`` (False: as ATOMMIC;
-    True: correct the zero-filled coil images, starting at zero-filled SENSE). ATOMMIC's
+    True: correct the zero-filled coil images, starting at zero-filled SENSE; the demo config
+    pairs it with ``standardization: false``, see ``MultiDomainNetNet``). ATOMMIC's
     reference (64, 2, standardization) gives 1,862,018 parameters here too.
     """
 

@@ -88,7 +88,9 @@ class MultiDomainNetNet(nn.Module):
             so the network is blind to the data's scale) and its last layer starting at zero,
             so the network starts at the zero-filled SENSE image (not in ATOMMIC, whose U-Net
             must learn the image scale from scratch: after 700 demo steps that version still
-            scored below zero-filled).
+            scored below zero-filled). Pair it with ``standardization=False``: ``R_c`` must
+            carry coil ``c``'s sensitivity weighting, which ``u_c`` shows and ``[x, u_c - S_c
+            x]`` hides (with it, the demo model stayed at zero-filled on held-out data).
         fft_kw: ``centered``/``normalization``/``spatial_dims`` of the FFT.
 
     Example:
