@@ -63,6 +63,31 @@ def test_unet_channels_last_layout_gives_identical_results():
     assert out.is_contiguous() and torch.allclose(out, plain(x), atol=1e-5)
 
 
+def test_unet_level_layout_is_nhwc_above_and_nchw_below_as_many_pixels_as_channels():
+    """Deep levels (fewer pixels than channels) run NCHW, upper levels NHWC, weights stay
+    NCHW; values and gradients equal those of the all-NCHW network."""
+    torch.manual_seed(0)
+    plain = Unet(2, 2, chans=16, num_pools=3, channels_last=False)
+    mixed = Unet(2, 2, chans=16, num_pools=3)
+    mixed.load_state_dict(plain.state_dict())
+    assert all(p.is_contiguous() for p in mixed.parameters())
+    seen = []
+    for block in (*mixed.down, mixed.bottleneck):
+        block.register_forward_pre_hook(lambda mod, args: seen.append(
+            (args[0].shape[1], args[0].shape[-2] * args[0].shape[-1],
+             args[0].is_contiguous(memory_format=torch.channels_last)
+             and not args[0].is_contiguous())))
+    x = torch.randn(1, 2, 16, 32, requires_grad=True)  # levels of 512, 128, 32 and 8 pixels
+    out = mixed(x)
+    assert seen == [(2, 512, True), (16, 128, True), (32, 32, False), (64, 8, False)]
+    ref = plain(x)
+    assert out.is_contiguous() and torch.allclose(out, ref, atol=1e-4)
+    g_mixed = torch.autograd.grad(out.square().sum(), [x, *mixed.parameters()])
+    g_plain = torch.autograd.grad(ref.square().sum(), [x, *plain.parameters()])
+    for a, b in zip(g_mixed, g_plain, strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
+
+
 def test_norm_unet_rejects_real_input():
     with pytest.raises(ValueError, match="complex"):
         NormUnet(4, 2)(torch.zeros(1, 8, 8))
