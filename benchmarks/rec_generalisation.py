@@ -49,6 +49,7 @@ ROWS = {
     "cirim": ("rec_cirim", 200, []),
     "cirim_noequiv": ("rec_cirim", 200, ["model.phase_equivariant=false"]),
     "unet": ("rec_unet", 1000, []),
+    "rim": ("rec_rim", 700, []),
     # SSDU (self-supervised) vs supervised with the same fixed training masks (one
     # undersampling per slice, as an acquisition gives; the shipped row redraws them)
     "varnet_fixedmask": ("rec_demo_varnet", 700, [FIXED_MASKS]),
@@ -77,6 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[0],
                    help="training seeds (rows of seeds other than 0 are named row@seedN)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--steps", type=int, default=None,
+                   help="train every row for this many steps (default: each row's own; the "
+                        "REC zoo table uses 700 for all)")
     p.add_argument("--steps-scale", type=float, default=1.0,
                    help="multiply every row's steps (quick checks)")
     p.add_argument("--reuse", action="store_true", help="keep finished trainings in --out")
@@ -111,7 +115,7 @@ def _test_ds(config: str, data: Path) -> tuple[dict, str]:
 
 def run_row(name: str, seed: int, args: argparse.Namespace, sets: dict[str, Path]) -> dict:
     config, steps, extra = ROWS[name]
-    steps = max(1, round(steps * args.steps_scale))
+    steps = max(1, round((args.steps or steps) * args.steps_scale))
     run = Path(args.out).resolve() / "runs" / (name if seed == 0 else f"{name}_s{seed}")
     run.mkdir(parents=True, exist_ok=True)
     common = [f"exp_manager.exp_dir={run}", "+exp_manager.version=run",
