@@ -63,23 +63,28 @@ def test_unet_channels_last_layout_gives_identical_results():
     assert out.is_contiguous() and torch.allclose(out, plain(x), atol=1e-5)
 
 
-def test_unet_level_layout_is_nhwc_above_and_nchw_below_as_many_pixels_as_channels():
-    """Deep levels (fewer pixels than channels) run NCHW, upper levels NHWC, weights stay
-    NCHW; values and gradients equal those of the all-NCHW network."""
+def test_unet_runs_narrow_levels_nhwc_and_wide_levels_nchw_with_identical_results(monkeypatch):
+    """Levels below ``NCHW_MIN_CHANNELS`` run NHWC (weights and inputs), wider ones NCHW;
+    values and gradients equal those of the all-NCHW network."""
+    import atommic_rec.nets.unet as unet_module
+
+    monkeypatch.setattr(unet_module, "NCHW_MIN_CHANNELS", 32)
     torch.manual_seed(0)
-    plain = Unet(2, 2, chans=16, num_pools=3, channels_last=False)
-    mixed = Unet(2, 2, chans=16, num_pools=3)
+    plain = Unet(2, 2, chans=8, num_pools=3, channels_last=False)
+    mixed = Unet(2, 2, chans=8, num_pools=3)
     mixed.load_state_dict(plain.state_dict())
-    assert all(p.is_contiguous() for p in mixed.parameters())
     seen = []
-    for block in (*mixed.down, mixed.bottleneck):
-        block.register_forward_pre_hook(lambda mod, args: seen.append(
-            (args[0].shape[1], args[0].shape[-2] * args[0].shape[-1],
-             args[0].is_contiguous(memory_format=torch.channels_last)
-             and not args[0].is_contiguous())))
-    x = torch.randn(1, 2, 16, 32, requires_grad=True)  # levels of 512, 128, 32 and 8 pixels
+    levels = (*mixed.down, mixed.bottleneck)
+    for level in levels:
+        level.register_forward_pre_hook(lambda mod, args: seen.append(
+            args[0].is_contiguous(memory_format=torch.channels_last)
+            and not args[0].is_contiguous()))
+    # levels 2->8 and 8->16 narrower than 32 (NHWC), 16->32 and 32->64 not (NCHW)
+    assert [w.is_contiguous() for level in levels for w in level.parameters()] == \
+        [False, False, False, False, True, True, True, True]
+    x = torch.randn(1, 2, 16, 32, requires_grad=True)
     out = mixed(x)
-    assert seen == [(2, 512, True), (16, 128, True), (32, 32, False), (64, 8, False)]
+    assert seen == [True, True, False, False]
     ref = plain(x)
     assert out.is_contiguous() and torch.allclose(out, ref, atol=1e-4)
     g_mixed = torch.autograd.grad(out.square().sum(), [x, *mixed.parameters()])

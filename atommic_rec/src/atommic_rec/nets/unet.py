@@ -15,7 +15,7 @@ from torch import nn
 
 from atommic_rec.physics import channels_to_complex, complex_to_channels
 
-__all__ = ["ConvBlock", "InstanceNorm2d", "NormUnet", "Unet", "global_phase", "level_layout"]
+__all__ = ["NCHW_MIN_CHANNELS", "ConvBlock", "InstanceNorm2d", "NormUnet", "Unet", "global_phase"]
 
 # ``conv_layer(in_chans, out_chans, kernel_size, **kwargs)``, a drop-in for ``nn.Conv2d`` (e.g.
 # the multi-domain convolutions of MultiDomainNet); the same for the transposed convolutions.
@@ -109,12 +109,12 @@ class Unet(nn.Module):
         chans: Channels of the first level (doubled at each pooling).
         num_pools: Number of down/up-sampling levels.
         drop_prob: Dropout probability.
-        channels_last: Choose each level's memory layout by its shape (``level_layout``):
-            NHWC where the level has more pixels than channels, NCHW below; weights stay
-            NCHW. Same results; on CPUs (oneDNN) NHWC is faster at large images and few
-            channels, NCHW at the deep levels (8x8 or 16x16 with 512-1024 channels: 25-30%
-            less time per convolution, and no copy of each large weight gradient into NHWC
-            weights). False: NCHW throughout.
+        channels_last: Run the levels narrower than ``NCHW_MIN_CHANNELS`` in NHWC memory
+            layout (weights and activations), the wider ones in NCHW. Same results; on CPUs
+            (oneDNN) NHWC is faster for few channels and NCHW for many (measured per
+            convolution, forward and backward, 1 thread: 1024 channels at 8x8 0.75x the NHWC
+            time, at 20x20 0.83x; 512 at 40x40 0.87x; 64 at 128x128 NHWC 0.7x NCHW's), and
+            NCHW weights spare the copy of each large weight gradient into NHWC. False: NCHW.
         conv_layer: The 3x3 convolution of every level (``nn.Conv2d`` signature).
         transpose_layer: The up-sampling convolution (``nn.ConvTranspose2d`` signature).
 
@@ -152,34 +152,42 @@ class Unet(nn.Module):
         self.up_conv.append(nn.Sequential(block(ch * 2, ch),
                                           nn.Conv2d(ch, out_chans, 1)))
         self.channels_last = channels_last
+        for level in (*self.down, self.bottleneck, *self.up_transpose, *self.up_conv):
+            level.memory_format = _level_format(level) if channels_last else \
+                torch.contiguous_format
+            level.to(memory_format=level.memory_format)
 
-    def _layout(self, x: torch.Tensor) -> torch.Tensor:
-        return level_layout(x) if self.channels_last else x
+    @staticmethod
+    def _layout(level: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=level.memory_format)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[N, in_chans, H, W] float -> [N, out_chans, H, W] (any H, W; odd sizes are padded)."""
         skips = []
         out = x
         for block in self.down:
-            out = block(self._layout(out))
+            out = block(self._layout(block, out))
             skips.append(out)
             out = F.avg_pool2d(out, 2)
-        out = self.bottleneck(self._layout(out))
+        out = self.bottleneck(self._layout(self.bottleneck, out))
         for up, conv in zip(self.up_transpose, self.up_conv, strict=True):
             skip = skips.pop()
-            out = up(self._layout(out))
+            out = up(self._layout(up, out))
             pad_w, pad_h = skip.shape[-1] - out.shape[-1], skip.shape[-2] - out.shape[-2]
             if pad_w or pad_h:
                 out = F.pad(out, [0, pad_w, 0, pad_h], mode="reflect")
-            out = conv(self._layout(torch.cat([out, skip], dim=1)))
+            out = conv(self._layout(conv, torch.cat([out, skip], dim=1)))
         return out.contiguous()
 
 
-def level_layout(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in NHWC if it has more pixels than channels (oneDNN's faster case), else NCHW."""
-    if x.shape[-2] * x.shape[-1] > x.shape[1]:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x.contiguous()
+# Levels with at least this many channels run NCHW (oneDNN on CPUs; see ``Unet``).
+NCHW_MIN_CHANNELS = 512
+
+
+def _level_format(level: nn.Module) -> torch.memory_format:
+    """NCHW for a level whose widest 4-D weight has ``NCHW_MIN_CHANNELS`` channels, else NHWC."""
+    widest = max((max(p.shape[:2]) for p in level.parameters() if p.dim() == 4), default=0)
+    return torch.contiguous_format if widest >= NCHW_MIN_CHANNELS else torch.channels_last
 
 
 class NormUnet(nn.Module):
