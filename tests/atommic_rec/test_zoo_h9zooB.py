@@ -179,6 +179,40 @@ def test_vsnet_step_equals_its_equations():
     np.testing.assert_allclose(out.numpy()[0], want, rtol=1e-4, atol=1e-5)
 
 
+def test_vsnet_denoiser_is_the_shared_residual_conv_stack(monkeypatch):
+    """``z = x + CNN(x)`` with the ConvStack of CascadeNet: ATOMMIC's block (batch norm after
+    every convolution, the last included; one PReLU slope per stack)."""
+    from atommic_rec.nets import VSNetNet
+    from atommic_rec.nets.complex_channels import ConvStack
+
+    net = VSNetNet(num_cascades=2, hidden_channels=4, n_convs=3, batchnorm=True)
+    stack = net.denoisers[0].net
+    assert isinstance(stack, ConvStack)
+    kinds = [type(m).__name__ for m in stack.layers]
+    assert kinds == ["Conv2d", "BatchNorm2d", "PReLU"] * 2 + ["Conv2d", "BatchNorm2d"]
+    assert sum(p.numel() for p in stack.parameters()) == \
+        (2 * 4 * 9 + 4) + (4 * 4 * 9 + 4) + (4 * 2 * 9 + 2) + 2 * (4 + 4 + 2) + 1
+    x = torch.randn(1, H, W, dtype=torch.complex64)
+    net.eval()
+    seen = []
+    import atommic_rec.nets.vsnet as vsnet_module
+
+    def record(image, denoised, *args, **kwargs):
+        seen.append((image, denoised))
+        return step(image, denoised, *args, **kwargs)
+
+    step = vsnet_module.variable_splitting_step
+    monkeypatch.setattr(vsnet_module, "variable_splitting_step", record)
+    with torch.no_grad():
+        for layer in stack.layers[-2:]:  # last convolution and its batch norm output 0
+            for p in layer.parameters():
+                p.zero_()
+        net.iterate(x, torch.zeros(1, COILS, H, W, dtype=torch.complex64),
+                    smooth_maps(COILS, H, W)[None], torch.ones(1, 1, 1, W))
+    image, denoised = seen[0]
+    assert torch.equal(image, x) and torch.allclose(denoised, x, atol=1e-6)  # z = x + 0
+
+
 def test_proximal_gradient_tikhonov_step_and_fixed_point():
     from atommic_rec.nets import ProximalGradientNet, solve_regularised_sense
 

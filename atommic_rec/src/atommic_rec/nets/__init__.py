@@ -5,6 +5,7 @@ Shared blocks are written once: :class:`Unet`/:class:`NormUnet`, data consistenc
 """
 
 from atommic_rec.nets.cirim import CIRIMNet
+from atommic_rec.nets.complex_channels import ConvStack
 from atommic_rec.nets.conjugate_gradient import (
     conjugate_gradient,
     sense_normal_operator,
@@ -15,7 +16,6 @@ from atommic_rec.nets.consistency import (
     log_likelihood_gradient,
     soft_data_consistency,
 )
-from atommic_rec.nets.conv import ConvStack
 from atommic_rec.nets.didn import DIDN
 from atommic_rec.nets.dunet import DUNetNet, build_data_consistency
 from atommic_rec.nets.jointicnet import JointICNetNet, sensitivity_gradient

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from atommic_rec.nets.conv import ConvStack
+from atommic_rec.nets.complex_channels import ComplexChannelNet, ConvStack
 from atommic_rec.nets.modl import PositiveScalar
 from atommic_rec.nets.unrolled import ImageUnrolledNet
 from atommic_rec.physics import fft2, ifft2, sense_expand, sense_reduce
@@ -58,7 +58,8 @@ class VSNetNet(ImageUnrolledNet):
 
     Args:
         num_cascades: Number of stages.
-        hidden_channels: Channels of each stage's :class:`~atommic_rec.nets.conv.ConvStack`.
+        hidden_channels: Channels of each stage's
+            :class:`~atommic_rec.nets.complex_channels.ConvStack` (one PReLU slope per stack).
         n_convs: Convolutions per stage.
         batchnorm: Batch normalisation in the CNNs.
         shared_params: One CNN and one ``(lam, beta)`` for all stages (what ATOMMIC 1.0.1
@@ -83,8 +84,9 @@ class VSNetNet(ImageUnrolledNet):
         if num_cascades < 1:
             raise ValueError(f"VSNetNet: expected num_cascades >= 1, found {num_cascades}")
         distinct = 1 if shared_params else num_cascades
-        self.denoisers = nn.ModuleList(ConvStack(hidden_channels, n_convs, batchnorm)
-                                       for _ in range(distinct))
+        self.denoisers = nn.ModuleList(
+            ComplexChannelNet(ConvStack(2, 2, hidden_channels, n_convs, nn.PReLU(), batchnorm))
+            for _ in range(distinct))
         self.lams = nn.ModuleList(PositiveScalar(lam) for _ in range(distinct))
         self.betas = nn.ModuleList(PositiveScalar(beta) for _ in range(distinct))
         self.num_cascades = num_cascades
@@ -95,7 +97,7 @@ class VSNetNet(ImageUnrolledNet):
         x = image
         for k in range(self.num_cascades):
             i = k % len(self.denoisers)
-            z = self.denoisers[i](x)
+            z = x + self.denoisers[i](x.unsqueeze(1)).squeeze(1)
             x = variable_splitting_step(x, z, masked_kspace, sensitivity_maps, mask,
                                         self.lams[i](), self.betas[i](), **self.fft_kw)
         return x
