@@ -65,3 +65,36 @@ def test_two_processes_see_disjoint_whole_groups(tmp_path):
     assert sorted(per_rank[0] + per_rank[1]) == list(range(len(GROUPS)))
     assert not {GROUPS[i] for i in per_rank[0]} & {GROUPS[i] for i in per_rank[1]}
     assert "found 1 for 2 processes" in torch.load(out + ".err")
+
+
+def test_gather_groups_merges_every_rank_and_warns_once_about_split_groups(monkeypatch, caplog):
+    import atommic_core.distributed as distributed
+
+    assert distributed.gather_groups({"v1": 1}) == {"v1": 1}  # not distributed: this rank's
+    parts = [{"v1": 1, "v2": 2}, {"v3": 3}]
+    monkeypatch.setattr(distributed, "all_gather_objects", lambda local: parts)
+    with caplog.at_level("WARNING", logger="atommic_core.distributed"):
+        assert distributed.gather_groups({}, "val metrics") == {"v1": 1, "v2": 2, "v3": 3}
+    assert not caplog.records
+    parts = [{"v1": 1, "v2": 2}, {"v2": 5}]
+    with caplog.at_level("WARNING", logger="atommic_core.distributed"):
+        assert distributed.gather_groups({}, "val metrics") == {"v1": 1, "v2": 5}
+    assert len(caplog.records) == 1
+    assert "val metrics: group(s) v2 were split" in caplog.records[0].getMessage()
+
+
+def test_eval_steps_mixin_routes_validation_and_test_batches_to_eval_step():
+    from atommic_core.model.evaluation import EvalStepsMixin
+
+    class Model(EvalStepsMixin):
+        _trainer = None
+
+        def _eval_step(self, batch, stage):
+            return (batch, stage)
+
+    model = Model()
+    assert model.validation_step("b", 0) == ("b", "val")
+    assert model.test_step("b", 1) == ("b", "test")
+    assert model._is_global_zero()
+    with pytest.raises(NotImplementedError, match="_eval_step"):
+        EvalStepsMixin().validation_step("b", 0)

@@ -13,15 +13,20 @@ This module is task-agnostic: it knows groups, not volumes.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
-from typing import Any
+import logging
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
 from atommic_core.errors import ConfigError
 
-__all__ = ["GroupedDistributedSampler", "all_gather_objects", "assign_groups", "world"]
+__all__ = ["GroupedDistributedSampler", "all_gather_objects", "assign_groups", "gather_groups",
+           "world"]
+
+LOG = logging.getLogger(__name__)
+V = TypeVar("V")
 
 
 def world() -> tuple[int, int]:
@@ -126,3 +131,30 @@ def all_gather_objects(obj: Any) -> list[Any]:
     out: list[Any] = [None] * size
     dist.all_gather_object(out, obj)
     return out
+
+
+def gather_groups(local: Mapping[str, V], what: str = "metrics") -> dict[str, V]:
+    """Every rank's per-group results (e.g. per-volume metrics) merged into one dict.
+
+    A collective call (every rank must reach it); the result is the same on every rank. A
+    group found on more than one rank was split across processes (its dataset has no
+    ``example_groups``), so each part was scored from some of its examples: rank 0 warns once.
+
+    Args:
+        local: This rank's results, keyed by group name.
+        what: What the results are, for the warning (e.g. ``"val metrics"``).
+
+    Returns:
+        ``{group: result}`` over all ranks (a split group keeps the last rank's part).
+    """
+    merged: dict[str, V] = {}
+    split: set[str] = set()
+    for part in all_gather_objects(dict(local)):
+        split.update(name for name in part if name in merged)
+        merged.update(part)
+    if split and world()[0] == 0:
+        LOG.warning("%s: group(s) %s were split across processes and are scored from part of "
+                    "their examples; hint: give the dataset example_groups (the volume or case "
+                    "of each example) for exact distributed evaluation", what,
+                    ", ".join(sorted(split)))
+    return merged

@@ -18,8 +18,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from atommic_core import ModelPT
-from atommic_core.distributed import all_gather_objects
+from atommic_core.distributed import all_gather_objects, gather_groups
 from atommic_core.errors import ConfigError
+from atommic_core.model.evaluation import EvalStepsMixin
 from atommic_mtl.losses import MultiTaskLoss
 from atommic_mtl.metrics import JointVolumeMetrics
 from atommic_mtl.models.outputs import (
@@ -62,7 +63,7 @@ class JointEstimates:
     segmentations: list[torch.Tensor]
 
 
-class MultiTaskModel(ModelPT):
+class MultiTaskModel(EvalStepsMixin, ModelPT):
     """Base class of the joint reconstruction + segmentation models.
 
     Batches are REC's (``masked_kspace``, ``sensitivity_maps``, ``mask``, ``initial_image``,
@@ -219,18 +220,7 @@ class MultiTaskModel(ModelPT):
                                                   labels[0].cpu().numpy())))
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        """Logs ``val_loss`` (and per task); collects slices for the per-volume metrics."""
-        return self._eval_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        """Logs ``test_loss`` (and per task); collects slices for the metric tables."""
-        return self._eval_step(batch, "test")
-
     # -- metrics ---------------------------------------------------------------------------
-    def _is_global_zero(self) -> bool:
-        return self._trainer is None or self._trainer.is_global_zero
-
     def _gather(self, stage: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Reconstruction and segmentation rows of every rank (collective: all ranks call it).
 
@@ -241,11 +231,8 @@ class MultiTaskModel(ModelPT):
         local = (acc.reconstruction_rows(self.convention),
                  acc.segmentation_rows(self.num_classes, self.class_names,
                                        self.label_mode == "multilabel"))
-        rec: dict[str, dict[str, float]] = {}
-        seg: list[dict[str, Any]] = []
-        for part_rec, part_seg in all_gather_objects(local):
-            rec.update(part_rec)
-            seg += part_seg
+        rec = gather_groups(local[0], f"{stage} reconstruction metrics")
+        seg = [row for part in all_gather_objects(local[1]) for row in part]
         rec_rows = [{"fname": n, **m} for n, m in sorted(rec.items())]
         if rec_rows:
             rec_rows.append({"fname": "MEAN", "slices": sum(r["slices"] for r in rec_rows),

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from atommic_core import ModelPT
 from atommic_core.errors import ConfigError
+from atommic_core.model.evaluation import EvalStepsMixin
 from atommic_qi.fitting import clip_maps, fit_maps, parse_ranges
 from atommic_qi.losses import DEFAULT_MAP_WEIGHTS, QuantitativeLoss
 from atommic_qi.metrics import CONVENTION, QMapMetrics, mean_row, metric_keys
@@ -48,7 +49,7 @@ def _as_list(values: Any) -> list:
     return values.tolist() if isinstance(values, torch.Tensor) else list(values)
 
 
-class QuantitativeModel(ModelPT):
+class QuantitativeModel(EvalStepsMixin, ModelPT):
     """Base class of the quantitative (R2*, S0, B0, phi) models.
 
     Batches are collated dicts of :func:`atommic_qi.data.build_qi_dataset`:
@@ -228,36 +229,16 @@ class QuantitativeModel(ModelPT):
             self._panels.append((tag, self._panel_tensor(target[0], maps[0], mask[0])))
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        """Logs ``val_loss`` and collects slices for the per-volume metrics."""
-        return self._eval_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        """Logs ``test_loss`` and collects slices for the metrics table."""
-        return self._eval_step(batch, "test")
-
     # -- metrics ---------------------------------------------------------------------------
-    def _is_global_zero(self) -> bool:
-        return self._trainer is None or self._trainer.is_global_zero
-
     def _gather_volume_metrics(self, stage: str) -> dict[str, dict[str, float]]:
         """Per-volume metrics of every rank (collective: every rank calls it).
 
         Under DDP the dataset's ``example_groups`` give each volume whole to one rank, so the
         gathered dict is exact and the same on every rank (as in REC).
         """
-        from atommic_core.distributed import all_gather_objects
+        from atommic_core.distributed import gather_groups
 
-        merged: dict[str, dict[str, float]] = {}
-        split = set()
-        for part in all_gather_objects(self._metrics[stage].compute()):
-            split.update(name for name in part if name in merged)
-            merged.update(part)
-        if split and self._is_global_zero():
-            LOG.warning("%s metrics: volume(s) %s were split across processes and are scored "
-                        "from part of their slices; hint: give the dataset example_groups",
-                        stage, ", ".join(sorted(split)))
-        return merged
+        return gather_groups(self._metrics[stage].compute(), f"{stage} metrics")
 
     def _log_metrics(self, stage: str) -> list[dict[str, Any]]:
         """Per-volume rows plus a MEAN row; logs ``<stage>_<map>_<metric>`` and map means."""

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from atommic_core import ModelPT
 from atommic_core.errors import ConfigError
+from atommic_core.model.evaluation import EvalStepsMixin
 from atommic_rec.losses import (
     build_loss,
     intermediate_weights,
@@ -41,7 +42,7 @@ LOG = logging.getLogger("atommic_core.rec")
 _COMPLEX_KEYS = ("masked_kspace", "sensitivity_maps", "initial_image", "ssdu_loss_kspace")
 
 
-class ReconstructionModel(ModelPT):
+class ReconstructionModel(EvalStepsMixin, ModelPT):
     """Base class of the reconstruction models.
 
     Batches are dicts from :func:`atommic_rec.data.build_rec_dataset` (collated):
@@ -307,36 +308,15 @@ class ReconstructionModel(ModelPT):
                                  image_panel(target[0], recon[0])))
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        """Logs ``val_loss`` and collects slices for the per-volume metrics."""
-        return self._eval_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        """Logs ``test_loss`` and collects slices for the metrics table."""
-        return self._eval_step(batch, "test")
-
-    def _is_global_zero(self) -> bool:
-        return self._trainer is None or self._trainer.is_global_zero
-
     def _gather_volume_metrics(self, stage: str) -> dict[str, dict[str, float]]:
         """Per-volume metrics of every rank (collective: every rank calls it).
 
         Under DDP the dataset's ``example_groups`` give each volume whole to one rank, so each
         rank scores complete volumes and the gathered dict is exact and the same everywhere.
         """
-        from atommic_core.distributed import all_gather_objects
+        from atommic_core.distributed import gather_groups
 
-        merged: dict[str, dict[str, float]] = {}
-        split = set()
-        for part in all_gather_objects(self._metrics[stage].compute(self.convention)):
-            split.update(name for name in part if name in merged)
-            merged.update(part)
-        if split and self._is_global_zero():
-            LOG.warning("%s metrics: volume(s) %s were split across processes and are scored "
-                        "from part of their slices; hint: give the dataset example_groups (the "
-                        "volume of each example) for exact distributed evaluation", stage,
-                        ", ".join(sorted(split)))
-        return merged
+        return gather_groups(self._metrics[stage].compute(self.convention), f"{stage} metrics")
 
     def _log_metrics(self, stage: str) -> list[dict[str, Any]]:
         """Per-volume rows (sorted by file name) plus a MEAN row; logs ``<stage>_<metric>``.
