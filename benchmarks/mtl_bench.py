@@ -24,12 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rec_bench
 
 BASELINE = Path(os.environ.get("ATOMMIC_BASELINE_DIR", "/work/shared/bench/atommic_baseline"))
 # ATOMMIC's SKM-TEA configs (projects/MTL/rs/SKMTEA/conf/train/{mtlrs,segnet}.yaml), with the
@@ -76,11 +76,6 @@ def parse_args(argv=None):
         if getattr(a, k) is None:
             setattr(a, k, v)
     return a
-
-
-def rss_now_gb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
 def make_inputs(a):
@@ -192,49 +187,23 @@ def run_atommic(model, d):
 
 
 def bench(a):
-    import numpy as np
     import torch
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     d = make_inputs(a)
-    base_rss = rss_now_gb()
+    base_rss = rec_bench.rss_now_gb()
     torch.manual_seed(a.seed)
     build, run = (build_ours, run_ours) if a.toolkit == "ours" else (build_atommic, run_atommic)
     model, cfg = build(a)
     torch.set_num_threads(a.threads)
-    params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
 
     def loss_of(out):
         recon, seg = out
         return (recon - d["target"]).abs().mean() + (seg - d["segmentation"]).abs().mean()
 
-    def step():
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss = loss_of(run(model, d))
-        loss.backward()
-        opt.step()
-        return time.perf_counter() - t0, float(loss)
-
-    model.train()
-    step_t, losses = [], []
-    for i in range(a.warmup + a.steps):
-        s, loss = step()
-        losses.append(loss)
-        if i >= a.warmup:
-            step_t.append(s)
-    model.eval()
-    infer_t = []
-    with torch.no_grad():
-        for i in range(a.warmup + a.steps):
-            t0 = time.perf_counter()
-            recon, _ = run(model, d)
-            if i >= a.warmup:
-                infer_t.append(time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    if not all(np.isfinite(losses)) or not torch.isfinite(recon).all():
+    timing = rec_bench.measure(model, lambda: tuple(run(model, d)), None, a, loss_of=loss_of)
+    if not timing.pop("finite"):
         print("non-finite loss or output", file=sys.stderr)
         return 1
     if a.toolkit == "ours":
@@ -245,26 +214,13 @@ def bench(a):
         import atommic
 
         toolkit = f"atommic-{atommic.__version__}"
-    res = {"toolkit": toolkit, "model": a.model, "params": params,
-           "shape": [a.batch, a.coils, a.height, a.width],
-           "step_s_median": round(statistics.median(step_t), 4),
-           "step_s_min": round(min(step_t), 4),
-           "infer_s_median": round(statistics.median(infer_t), 4),
-           "infer_s_min": round(min(infer_t), 4), "peak_rss_gb": round(peak, 3),
+    res = {"toolkit": toolkit, "model": a.model,
+           "shape": [a.batch, a.coils, a.height, a.width], **timing,
            "base_rss_gb": round(base_rss, 3), "threads": torch.get_num_threads(),
            "dtype": a.dtype, "steps": a.steps, "warmup": a.warmup, "seed": a.seed,
-           "loss_first": round(losses[0], 6), "loss_last": round(losses[-1], 6),
            "config": cfg, "torch": torch.__version__}
     print(json.dumps(res), flush=True)
     return 0
-
-
-def _last_json(cmd):
-    p = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-    if p.returncode or not lines:
-        raise SystemExit(f"failed ({p.returncode}): {cmd}\n{p.stderr[-2000:]}")
-    return [json.loads(ln) for ln in lines]
 
 
 def _ratio(runs, cmd, key):
@@ -314,10 +270,8 @@ def markdown_table(raw):
 
 def suite(a):
     """Alternate ATOMMIC and ours for both models, then write a Markdown table."""
-    venv = a.venv or subprocess.run(["bash", str(BASELINE / "setup.sh")], capture_output=True,
-                                    text=True, check=True).stdout.strip().splitlines()[-1]
-    shape = (f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads} "
-             f"--steps {a.steps} --warmup {a.warmup}")
+    venv = a.venv or rec_bench.baseline_venv()
+    shape = rec_bench.shape_flags(a)
     script = Path(__file__).resolve()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -332,8 +286,8 @@ def suite(a):
         ours = [f"{sys.executable} {script} --toolkit ours --model {model} {shape} {f}"
                 for f in ours_flags]
         quoted = " ".join(f"'{c}'" for c in (base, *ours))
-        results = _last_json(f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {a.rounds} "
-                             f"{quoted}")
+        results = rec_bench.json_lines(
+            f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {a.rounds} {quoted}")
         raw[model] = results
     text = markdown_table(raw)
     (out / f"mtl_bench_{tag}.md").write_text(text + "\n")

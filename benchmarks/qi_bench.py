@@ -26,12 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rec_bench
 
 BASELINE = Path(os.environ.get("ATOMMIC_BASELINE_DIR", "/work/shared/bench/atommic_baseline"))
 DEFAULTS = {"qcirim": {"cascades": 5, "time_steps": 8, "filters": 64},
@@ -206,78 +205,26 @@ def _atommic(a, d):
     return net, forward, cfg, f"atommic-{atommic.__version__}"
 
 
-def rss_now_gb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
-
-
 def bench_model(a):
-    import numpy as np
     import torch
 
     torch.set_num_threads(a.threads)
     d = make_qi_data(a.batch, a.coils, a.height, a.width, a.seed)
-    base_rss = rss_now_gb()
+    base_rss = rec_bench.rss_now_gb()
     torch.manual_seed(a.seed)
     net, forward, cfg, toolkit = (_ours if a.toolkit == "ours" else _atommic)(a, d)
     torch.set_num_threads(a.threads)
-    params = sum(p.numel() for p in net.parameters())
-    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
-
-    def step():
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss = (forward() - d["target"]).abs().mean()
-        loss.backward()
-        opt.step()
-        return time.perf_counter() - t0, float(loss.detach())
-
-    net.train()
-    step_t, losses = [], []
-    for i in range(a.warmup + a.steps):
-        s, loss = step()
-        losses.append(loss)
-        if i >= a.warmup:
-            step_t.append(s)
-    net.eval()
-    infer_t = []
-    with torch.no_grad():
-        for i in range(a.warmup + a.steps):
-            t0 = time.perf_counter()
-            out = forward()
-            if i >= a.warmup:
-                infer_t.append(time.perf_counter() - t0)
-    if not all(np.isfinite(losses)) or not torch.isfinite(out).all():
+    timing = rec_bench.measure(net, forward, d["target"], a)
+    if not timing.pop("finite"):
         print("non-finite loss or output", file=sys.stderr)
         return 1
-    res = {"toolkit": toolkit, "model": a.model, "params": params,
-           "shape": [a.batch, 4, a.coils, a.height, a.width],
-           "step_s_median": round(statistics.median(step_t), 4),
-           "step_s_min": round(min(step_t), 4),
-           "infer_s_median": round(statistics.median(infer_t), 4),
-           "infer_s_min": round(min(infer_t), 4),
-           "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+    res = {"toolkit": toolkit, "model": a.model,
+           "shape": [a.batch, 4, a.coils, a.height, a.width], **timing,
            "base_rss_gb": round(base_rss, 3), "threads": torch.get_num_threads(),
            "dtype": "float32", "steps": a.steps, "warmup": a.warmup, "seed": a.seed,
-           "sampled_columns": d["sampled_columns"], "loss_first": round(losses[0], 6),
-           "loss_last": round(losses[-1], 6), "config": cfg, "torch": torch.__version__}
+           "sampled_columns": d["sampled_columns"], "config": cfg, "torch": torch.__version__}
     print(json.dumps(res), flush=True)
     return 0
-
-
-def _last_json(cmd):
-    p = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-    if p.returncode or not lines:
-        raise SystemExit(f"failed ({p.returncode}): {cmd}\n{p.stderr[-2000:]}")
-    return [json.loads(ln) for ln in lines]
-
-
-def _baseline_venv():
-    p = subprocess.run(["bash", str(BASELINE / "setup.sh")], capture_output=True, text=True)
-    if p.returncode:
-        raise SystemExit(f"baseline setup failed:\n{p.stderr[-2000:]}")
-    return p.stdout.strip().splitlines()[-1]
 
 
 def _round_ratios(results, cmd):
@@ -321,7 +268,7 @@ def suite(a):
     alternation with ATOMMIC's (A B C, C B A, ...). The table and raw JSON are rewritten after
     every model, so an interrupted suite keeps what it finished.
     """
-    venv = a.venv or _baseline_venv()
+    venv = a.venv or rec_bench.baseline_venv()
     shape = (f"--coils {a.coils} --height {a.height} --width {a.width} --threads {a.threads} "
              f"--steps {a.steps} --warmup {a.warmup}")
     here = Path(__file__).resolve()
@@ -339,8 +286,8 @@ def suite(a):
             cmds.append(f"{sys.executable} {here} --toolkit ours --model {name} {shape}"
                         + (f" --{flag}" if flag else ""))
         quoted = " ".join(f"'{c}'" for c in cmds)
-        results = _last_json(f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {a.rounds} "
-                             f"{quoted}")
+        results = rec_bench.json_lines(
+            f"{sys.executable} {BASELINE / 'alternate.py'} --rounds {a.rounds} {quoted}")
         raw[name] = results
         summary = results[-1]["summary"]
         for i, model in enumerate(variants, start=1):

@@ -125,7 +125,7 @@ def baseline_data(a) -> dict:
     return make_data(a.batch, a.coils, a.height, a.width, a.seed, a.dtype)
 
 
-def measure(model, estimate, target, a) -> dict:
+def measure(model, estimate, target, a, loss_of=None) -> dict:
     """Time the fair training step and inference of ``model`` (the rules in the module doc).
 
     One code path for every toolkit and model, so that only the models differ: step =
@@ -138,6 +138,8 @@ def measure(model, estimate, target, a) -> dict:
             the layout of ``target``.
         target: Target image, stacked real/imag [B, H, W, 2].
         a: Options with ``warmup``, ``steps``, ``lr``.
+        loss_of: The training loss of ``estimate()``'s output (default: L1 against
+            ``target``); QI and MTL benchmarks pass theirs (several outputs, a tuple).
 
     Returns:
         Timing medians/mins (s), ``peak_rss_gb``, ``params``, first/last loss and ``finite``
@@ -154,7 +156,7 @@ def measure(model, estimate, target, a) -> dict:
         t0 = time.perf_counter()
         if opt is not None:
             opt.zero_grad(set_to_none=True)
-        loss = (estimate() - target).abs().mean()
+        loss = loss_of(estimate()) if loss_of else (estimate() - target).abs().mean()
         if opt is not None:
             loss.backward()
             opt.step()
@@ -182,7 +184,8 @@ def measure(model, estimate, target, a) -> dict:
             "infer_s_median": round(statistics.median(infer_t), 4),
             "infer_s_min": round(min(infer_t), 4), "peak_rss_gb": round(peak, 3),
             "loss_first": round(losses[0], 6), "loss_last": round(losses[-1], 6),
-            "finite": bool(np.isfinite(losses).all() and torch.isfinite(out).all())}
+            "finite": bool(np.isfinite(losses).all() and all(
+                torch.isfinite(t).all() for t in (out if isinstance(out, tuple) else (out,))))}
 
 
 def record(a, toolkit: str, model: str, data: dict, base_rss: float, timing: dict,

@@ -102,3 +102,28 @@ def test_rows_report_ratios_their_per_round_spread_and_atommic_failures():
     assert "| VSNet | 10 | 10 |" in text and "MoDL (ATOMMIC defective)" in text
     assert "| DUNet | failed |" in text and "could not run: RuntimeError: boom" in text
     assert "EhE_Op ignores the mask" in text
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_measure_times_a_custom_loss_of_tuple_outputs_and_flags_non_finite_ones(bad):
+    """The shared timing rules of rec_bench (used by the QI and MTL benchmarks too): a custom
+    loss over several outputs trains, and a non-finite output in any of them is flagged."""
+    from types import SimpleNamespace
+
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 4)
+    x = torch.randn(2, 4)
+
+    def estimate():
+        out = net(x)
+        return out, (out * float("nan") if bad else out.square())
+
+    timing = rec_zoo.rec_bench.measure(
+        net, estimate, None, SimpleNamespace(warmup=1, steps=3, lr=1e-1),
+        loss_of=lambda out: out[0].abs().mean() + out[1].mean())
+    assert timing["params"] == 20 and timing["finite"] is (not bad)
+    assert timing["step_s_median"] >= timing["step_s_min"]
+    if not bad:
+        assert timing["loss_last"] < timing["loss_first"]
