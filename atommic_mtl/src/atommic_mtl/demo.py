@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from atommic_core.demo_cli import demo_parser, trainer_max_time
+
 __all__ = ["main"]
 
 POISSON_4X = "{type:poisson2d,accelerations:[4],center_fractions:[0.08]}"
@@ -44,9 +46,7 @@ DEFAULT_STEPS = (114, 118, 53)  # MTLRS, VarNet, U-Net: 1.5 CPU-min each on the 
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m atommic_mtl demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="mtl_demo", help="folder for data, runs and previews")
+    p = demo_parser("atommic_mtl", __doc__, out="mtl_demo", coils=8, size=128, model="MTLRS")
     p.add_argument("--steps", type=int, nargs=3, default=list(DEFAULT_STEPS),
                    metavar=("MTLRS", "VARNET", "UNET"),
                    help="training steps of each arm (default: equal CPU budgets of 1.5 min as "
@@ -55,21 +55,11 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
                    help="instead of --steps: training budget (CPU minutes) of MTLRS and of the "
                         "whole sequential pipeline, timed on this machine (the step counts, and "
                         "so the numbers, then vary by machine)")
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
-                   help="torch threads (use 1 on a busy machine)")
     p.add_argument("--parallel", action="store_true",
                    help="train the sequential arm in a second process while MTLRS trains "
                         "(budgets are CPU time, so the arms stay comparable; wall time halves "
                         "with two free cores)")
-    p.add_argument("--coils", type=int, default=8)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("overrides", nargs="*", help="extra Hydra overrides for the MTLRS run")
     return p.parse_args(argv)
-
-
-def _hms(minutes: float) -> str:
-    seconds = max(int(minutes * 60), 1)
-    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _cpu_seconds_per_step(config: str, overrides: Sequence[str]) -> float:
@@ -124,7 +114,7 @@ def _train(config: str, runs: Path, budget: float | int, overrides: Sequence[str
                      "+exp_manager.version=demo", "exp_manager.resume_if_exists=false",
                      f"+trainer.max_steps={steps}", "trainer.max_epochs=100000",
                      # a cap for stuck machines only: a busy one stretches wall time a lot
-                     f"trainer.max_time={_hms(minutes * 30 + 10)}",
+                     f"trainer.max_time={trainer_max_time(minutes * 30 + 10)}",
                      "trainer.log_every_n_steps=50", *overrides])
     if code != 0:
         raise SystemExit(f"[demo] training {config} failed (exit code {code})")

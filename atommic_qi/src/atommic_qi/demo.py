@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from atommic_core.demo_cli import demo_parser, trainer_max_time
+
 __all__ = ["main"]
 
 CONFIG = "qi_demo_cirim"
@@ -26,24 +28,12 @@ MAPS = ("R2star", "S0", "B0", "phi")
 DEFAULT_STEPS = 160
 
 
-def _default_threads() -> int:
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else min(2, os.cpu_count() or 1)
-
-
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m atommic_qi demo", description=__doc__)
-    p.add_argument("--out", default="qi_demo", help="folder for data, runs and previews")
+    p = demo_parser("atommic_qi", __doc__, out="qi_demo", coils=4, size=96, model="qCIRIM")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help="qCIRIM training steps (a fixed number: reproducible)")
     p.add_argument("--minutes", type=float, default=None,
                    help="size the run to this budget by timing steps instead (not reproducible)")
-    p.add_argument("--threads", type=int, default=_default_threads(),
-                   help="torch threads (default: OMP_NUM_THREADS, else up to 2; numbers are "
-                        "reproducible for a given thread count)")
-    p.add_argument("--coils", type=int, default=4)
-    p.add_argument("--size", type=int, default=96)
-    p.add_argument("overrides", nargs="*", help="extra Hydra overrides for the qCIRIM run")
     return p.parse_args(argv)
 
 
@@ -97,11 +87,6 @@ def _steps_for_budget(cfg: Any, minutes: float) -> tuple[int, float]:
             times.append(time.perf_counter() - t0)
     step = (sorted(times)[1] + load) * 1.25  # + validation and logging
     return max(40, int(minutes * 60 / step)), step
-
-
-def _hms(minutes: float) -> str:
-    seconds = int(minutes * 60)
-    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _read_mean(path: Path) -> dict[str, float]:
@@ -159,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[demo] training qCIRIM for {steps} steps")
     else:
         steps, step_s = _steps_for_budget(cfg, args.minutes)
-        max_time = _hms(args.minutes * 1.3 + 0.5)
+        max_time = trainer_max_time(args.minutes * 1.3 + 0.5)
         print(f"[demo] qCIRIM step ~{step_s:.2f}s -> training {steps} steps (~{args.minutes} min)")
     run = out / "experiments" / CONFIG / "demo"
     overrides = [f"model.data_root={data}", f"exp_manager.exp_dir={out / 'experiments'}",

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from atommic_core.demo_cli import demo_parser
+
 __all__ = ["main"]
 
 CONFIG = "rec_demo_varnet"
@@ -25,18 +27,12 @@ METRICS = ("ssim", "psnr", "nmse")
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m atommic_rec demo", description=__doc__)
-    p.add_argument("--out", default="rec_demo", help="folder for data, runs and previews")
+    p = demo_parser("atommic_rec", __doc__, out="rec_demo", coils=8, size=128, model="VarNet")
     p.add_argument("--steps", type=int, default=700,
                    help="VarNet training steps (700: ~3.5 min on one idle core)")
     p.add_argument("--minutes", type=float, default=None,
                    help="size the training to this budget instead of --steps (from timed "
                         "steps: the step count, and so the numbers, then vary by machine)")
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
-                   help="torch threads (use 1 on a busy machine)")
-    p.add_argument("--coils", type=int, default=8)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("overrides", nargs="*", help="extra Hydra overrides for the VarNet run")
     return p.parse_args(argv)
 
 
