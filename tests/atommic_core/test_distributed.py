@@ -81,20 +81,3 @@ def test_gather_groups_merges_every_rank_and_warns_once_about_split_groups(monke
         assert distributed.gather_groups({}, "val metrics") == {"v1": 1, "v2": 5}
     assert len(caplog.records) == 1
     assert "val metrics: group(s) v2 were split" in caplog.records[0].getMessage()
-
-
-def test_eval_steps_mixin_routes_validation_and_test_batches_to_eval_step():
-    from atommic_core.model.evaluation import EvalStepsMixin
-
-    class Model(EvalStepsMixin):
-        _trainer = None
-
-        def _eval_step(self, batch, stage):
-            return (batch, stage)
-
-    model = Model()
-    assert model.validation_step("b", 0) == ("b", "val")
-    assert model.test_step("b", 1) == ("b", "test")
-    assert model._is_global_zero()
-    with pytest.raises(NotImplementedError, match="_eval_step"):
-        EvalStepsMixin().validation_step("b", 0)

@@ -27,3 +27,37 @@ class EvalStepsMixin:
         """Rank 0 (or no trainer attached): the process that writes tables and files."""
         trainer = getattr(self, "_trainer", None)
         return trainer is None or trainer.is_global_zero
+
+    def _flush_val_panels(self, dataformats: str = "CHW") -> None:
+        """Log the collected validation panels (rank 0), then forget them.
+
+        ``self._panels`` holds ``(tag, image)`` pairs; they go to every TensorBoard and W&B
+        logger of the trainer.
+
+        Args:
+            dataformats: Layout of the images, ``"CHW"`` or ``"HWC"``.
+        """
+        panels = getattr(self, "_panels", [])
+        if panels and getattr(self, "_trainer", None) is not None and self._is_global_zero():
+            from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+
+            for logger in self.loggers:
+                if isinstance(logger, TensorBoardLogger):
+                    for tag, panel in panels:
+                        logger.experiment.add_image(f"val_panels/{tag}", panel,
+                                                    self.global_step, dataformats=dataformats)
+                elif isinstance(logger, WandbLogger):
+                    logger.log_image("val_panels", caption=[tag for tag, _ in panels],
+                                     images=[_hwc(panel, dataformats) for _, panel in panels],
+                                     step=self.global_step)
+        panels.clear()
+
+
+def _hwc(image: Any, dataformats: str) -> Any:
+    """An image as an HxW or HxWxC NumPy array (what W&B takes)."""
+    import numpy as np
+
+    array = np.asarray(image)
+    if dataformats == "CHW":
+        array = np.moveaxis(array, 0, -1)
+    return array[..., 0] if array.shape[-1] == 1 else array

@@ -257,15 +257,7 @@ class MultiTaskModel(EvalStepsMixin, ModelPT):
         """Log ``val_ssim``/``val_psnr``/``val_nmse``/``val_dice`` (per volume) and panels."""
         self._log_metrics("val")
         self._metrics["val"].reset()
-        if self._panels and self._trainer is not None and self._trainer.is_global_zero:
-            from pytorch_lightning.loggers import TensorBoardLogger
-
-            for logger in self.loggers:
-                if isinstance(logger, TensorBoardLogger):
-                    for tag, panel in self._panels:
-                        logger.experiment.add_image(f"val_panels/{tag}", panel, self.global_step,
-                                                    dataformats="HWC")
-        self._panels.clear()
+        self._flush_val_panels(dataformats="HWC")
 
     def on_test_epoch_end(self) -> None:
         """Log ``test_*``; print and write both per-volume tables (and PNG panels)."""

@@ -255,15 +255,7 @@ class QuantitativeModel(EvalStepsMixin, ModelPT):
         """Log per-map ``val_*`` metrics (and ``val_ssim`` etc., means over maps) and panels."""
         self._log_metrics("val")
         self._metrics["val"].reset()
-        if self._panels and self._trainer is not None and self._trainer.is_global_zero:
-            from pytorch_lightning.loggers import TensorBoardLogger
-
-            for logger in self.loggers:
-                if isinstance(logger, TensorBoardLogger):
-                    for tag, panel in self._panels:
-                        logger.experiment.add_image(f"val_panels/{tag}", panel,
-                                                    self.global_step)
-        self._panels.clear()
+        self._flush_val_panels()
 
     def on_test_epoch_end(self) -> None:
         """Log ``test_*``; print and write the per-volume table (and previews per map)."""

@@ -336,20 +336,7 @@ class ReconstructionModel(EvalStepsMixin, ModelPT):
         """Log per-volume ``val_ssim``/``val_psnr``/``val_nmse`` and image panels."""
         self._log_metrics("val")
         self._metrics["val"].reset()
-        if self._panels and self._trainer is not None and self._trainer.is_global_zero:
-            self._log_panels()
-        self._panels.clear()
-
-    def _log_panels(self) -> None:
-        from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
-
-        for logger in self.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                for tag, panel in self._panels:
-                    logger.experiment.add_image(f"val_panels/{tag}", panel, self.global_step)
-            elif isinstance(logger, WandbLogger):
-                logger.log_image("val_panels", images=[p[0].numpy() for _, p in self._panels],
-                                 caption=[t for t, _ in self._panels], step=self.global_step)
+        self._flush_val_panels()
 
     def on_test_epoch_end(self) -> None:
         """Log ``test_*`` metrics; print and write the per-volume table (and PNG panels)."""
