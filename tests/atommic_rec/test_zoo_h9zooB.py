@@ -324,6 +324,7 @@ def test_jointicnet_iteration_equals_its_equations():
     ("MoDL", {"penalization_weight": 0.0}, "expected init > 0"),
     ("ProximalGradient", {"proximal_operator": "wavelet"}, "expected proximal_operator in"),
     ("VSNet", {"imspace_model_architecture": "MWCNN"}, "expected model.imspace_model_arch"),
+    ("VSNet", {"imspace_conv_hidden_channels": 0}, "hidden channels >= 1"),
     ("DUNet", {"data_consistency_term": "ADMM"}, "expected data_consistency_term in"),
 ])
 def test_bad_model_config_is_one_clear_error(name, extra, match):

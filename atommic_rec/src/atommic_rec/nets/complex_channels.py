@@ -59,8 +59,9 @@ class ConvStack(nn.Module):
     def __init__(self, in_chans: int, out_chans: int, hidden_chans: int, n_convs: int = 3,
                  activation: nn.Module | None = None, batchnorm: bool = False) -> None:
         super().__init__()
-        if n_convs < 2:
-            raise ValueError(f"ConvStack: expected n_convs >= 2, found {n_convs}")
+        if n_convs < 2 or hidden_chans < 1:
+            raise ValueError(f"ConvStack: expected n_convs >= 2 and hidden channels >= 1, found "
+                             f"{n_convs} and {hidden_chans}")
         activation = activation if activation is not None else nn.ReLU()
         layers: list[nn.Module] = []
         for i in range(n_convs):

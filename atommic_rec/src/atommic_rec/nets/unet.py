@@ -17,6 +17,9 @@ from atommic_rec.physics import channels_to_complex, complex_to_channels
 
 __all__ = ["NCHW_MIN_CHANNELS", "ConvBlock", "InstanceNorm2d", "NormUnet", "Unet", "global_phase"]
 
+# Levels with at least this many channels run NCHW (oneDNN on CPUs; see ``Unet``).
+NCHW_MIN_CHANNELS = 512
+
 # ``conv_layer(in_chans, out_chans, kernel_size, **kwargs)``, a drop-in for ``nn.Conv2d`` (e.g.
 # the multi-domain convolutions of MultiDomainNet); the same for the transposed convolutions.
 ConvLayer = Callable[..., nn.Module]
@@ -151,7 +154,6 @@ class Unet(nn.Module):
         self.up_transpose.append(_UpBlock(ch * 2, ch, transpose_layer))
         self.up_conv.append(nn.Sequential(block(ch * 2, ch),
                                           nn.Conv2d(ch, out_chans, 1)))
-        self.channels_last = channels_last
         for level in (*self.down, self.bottleneck, *self.up_transpose, *self.up_conv):
             level.memory_format = _level_format(level) if channels_last else \
                 torch.contiguous_format
@@ -178,10 +180,6 @@ class Unet(nn.Module):
                 out = F.pad(out, [0, pad_w, 0, pad_h], mode="reflect")
             out = conv(self._layout(conv, torch.cat([out, skip], dim=1)))
         return out.contiguous()
-
-
-# Levels with at least this many channels run NCHW (oneDNN on CPUs; see ``Unet``).
-NCHW_MIN_CHANNELS = 512
 
 
 def _level_format(level: nn.Module) -> torch.memory_format:
